@@ -1,0 +1,16 @@
+// The command table (oclif's "explicit" discovery): one import per command, no directory scan.
+import Call from './call.ts';
+import Down from './down.ts';
+import Init from './init.ts';
+import Status from './status.ts';
+import Up from './up.ts';
+import Validate from './validate.ts';
+
+export const commands = {
+  call: Call,
+  down: Down,
+  init: Init,
+  status: Status,
+  up: Up,
+  validate: Validate,
+};

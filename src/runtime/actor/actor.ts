@@ -1,0 +1,48 @@
+// The base class of actor implementations. The runtime binds each instance to its identity
+// before `onActivate`; implementations use `this.id` and, for calls, `this.getProxy`.
+import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
+
+export interface ActorContext {
+  readonly iface: ActorInterface;
+  readonly key: string;
+  readonly hostId: string;
+  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I>;
+}
+
+const CONTEXT = Symbol('koala.actorContext');
+
+export class Actor {
+  [CONTEXT]: ActorContext | undefined;
+
+  /** The actor's id (the `1` in `IPlayer/1`). */
+  get id(): string {
+    return this.#context().key;
+  }
+
+  /** `Interface/id`. */
+  get identity(): string {
+    const ctx = this.#context();
+    return `${ctx.iface.name}/${ctx.key}`;
+  }
+
+  /** A proxy to another actor (or to this one), wherever it lives. */
+  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
+    return this.#context().getProxy(iface, id);
+  }
+
+  #context(): ActorContext {
+    const ctx = this[CONTEXT];
+    if (ctx === undefined) throw new Error('this actor is not activated yet: use its identity from onActivate or a method, not the constructor');
+    return ctx;
+  }
+}
+
+/** Lifecycle hooks an implementation may define. */
+export interface ActorLifecycle {
+  onActivate?(): unknown;
+  onDeactivate?(): unknown;
+}
+
+export function bindActor(instance: object, ctx: ActorContext): void {
+  if (instance instanceof Actor) instance[CONTEXT] = ctx;
+}

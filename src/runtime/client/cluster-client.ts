@@ -1,0 +1,81 @@
+// A client of a running cluster, through its gateway: typed proxies for code outside the cluster
+// (tests, scripts, servers) and dynamic calls for tools such as `koala call`.
+import { KoalaError } from '../errors/errors.ts';
+import type { AvroProtocol } from '../interface/avro-types.ts';
+import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
+import { canonicalKey, createProxy } from '../interface/proxy.ts';
+import type { HostInfo } from '../placement/protocol.ts';
+import { GatewayInterface } from '../gateway/protocol.ts';
+import { connect } from '../wire/connect.ts';
+import type { Peer } from '../wire/peer.ts';
+import { encodeArgs, methodOf, readAnswer } from '../wire/rpc.ts';
+import { serviceProxy } from '../wire/service-client.ts';
+
+export interface ClusterClientOptions {
+  url: string;
+  cluster: string;
+  secret: string;
+  /** Per-call deadline unless a call says otherwise (default 30 s). */
+  timeoutMs?: number;
+  name?: string;
+}
+
+export class ClusterClient {
+  readonly #peer: Peer;
+  readonly #timeoutMs: number;
+  readonly #gateway: ActorProxy<typeof GatewayInterface>;
+  readonly #described = new Map<string, Promise<ActorInterface>>();
+
+  private constructor(peer: Peer, timeoutMs: number) {
+    this.#peer = peer;
+    this.#timeoutMs = timeoutMs;
+    this.#gateway = serviceProxy(GatewayInterface, async () => this.#peer, timeoutMs);
+  }
+
+  static async connect(opts: ClusterClientOptions): Promise<ClusterClient> {
+    const peer = await connect(opts.url, { identity: { cluster: opts.cluster, secret: opts.secret, node: opts.name ?? `client-${process.pid}`, role: 'client' } });
+    return new ClusterClient(peer, opts.timeoutMs ?? 30_000);
+  }
+
+  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
+    return createProxy(iface, id, (target, key, message, args) => this.#invoke(target, key, message.name, args, this.#timeoutMs));
+  }
+
+  /** The interface as the cluster's hosts define it, fetched once from the gateway. */
+  describe(ifaceName: string): Promise<ActorInterface> {
+    let found = this.#described.get(ifaceName);
+    if (found === undefined) {
+      found = this.#gateway.describe(ifaceName).then((json) => defineInterface(JSON.parse(json) as AvroProtocol));
+      found.catch(() => this.#described.delete(ifaceName));
+      this.#described.set(ifaceName, found);
+    }
+    return found;
+  }
+
+  /** A call by names, with arguments already of the method's Avro types. */
+  async call(ifaceName: string, id: string | number, method: string, args: unknown[], opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    const iface = await this.describe(ifaceName);
+    return this.#invoke(iface, canonicalKey(id), method, args, opts.timeoutMs ?? this.#timeoutMs);
+  }
+
+  members(): Promise<HostInfo[]> {
+    return this.#gateway.members();
+  }
+
+  close(): void {
+    this.#peer.close(1000, 'client done');
+  }
+
+  async #invoke(iface: ActorInterface, key: string, method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    const message = methodOf(iface, method);
+    const payload = encodeArgs(iface, message, args);
+    const env = { iface: iface.name, key, method, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: {}, payload };
+    if (message.oneWay) {
+      this.#peer.notify(env);
+      return undefined;
+    }
+    const answer = readAnswer(await this.#peer.request(env), message);
+    if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
+    return answer.value;
+  }
+}

@@ -1,0 +1,128 @@
+// The embedded placement service: host leases, actor positions and load, in one process.
+// Positions live only as long as the lease of the host that holds them.
+import { KoalaError } from '../../errors/errors.ts';
+import type { ActorImplementation } from '../../interface/interface.ts';
+import type { Position } from '../../wire/schemas.ts';
+import type { HostInfo, PlacementInterface } from '../protocol.ts';
+import type { Candidate, Strategy } from '../strategies.ts';
+
+interface HostLease extends Candidate {
+  expiresAt: number;
+}
+
+export interface EmbeddedPlacementOptions {
+  leaseTtlMs: number;
+  strategy: Strategy;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export class EmbeddedPlacementService implements ActorImplementation<typeof PlacementInterface> {
+  readonly #opts: EmbeddedPlacementOptions;
+  readonly #hosts = new Map<string, HostLease>();
+  readonly #positions = new Map<string, Position>();
+  // Epochs start from the clock so that they keep increasing across placement restarts.
+  #epoch = Date.now() * 1000;
+
+  constructor(opts: EmbeddedPlacementOptions) {
+    this.#opts = opts;
+  }
+
+  #now(): number {
+    return this.#opts.now ? this.#opts.now() : Date.now();
+  }
+
+  register(host: HostInfo): number {
+    const now = this.#now();
+    this.#hosts.set(host.id, { info: host, since: now, expiresAt: now + this.#opts.leaseTtlMs });
+    this.#opts.log?.(`host ${host.id} joined (${host.address}; serves ${host.interfaces.map((i) => i.name).join(', ') || 'nothing'})`);
+    return this.#opts.leaseTtlMs;
+  }
+
+  renew(hostId: string, load: number): boolean {
+    const lease = this.#hosts.get(hostId);
+    if (lease === undefined) return false;
+    lease.info.load = load;
+    lease.expiresAt = this.#now() + this.#opts.leaseTtlMs;
+    return true;
+  }
+
+  unregister(hostId: string): null {
+    if (this.#hosts.has(hostId)) this.#drop(hostId, 'left');
+    return null;
+  }
+
+  locate(iface: string, key: string): Position {
+    const id = `${iface}/${key}`;
+    const now = this.#now();
+    const existing = this.#positions.get(id);
+    if (existing !== undefined) {
+      const owner = this.#hosts.get(existing.host);
+      if (owner !== undefined && owner.expiresAt > now) return existing;
+    }
+    const candidates: HostLease[] = [];
+    let known = false;
+    for (const lease of this.#hosts.values()) {
+      if (!lease.info.interfaces.some((i) => i.name === iface)) continue;
+      known = true;
+      if (lease.expiresAt > now) candidates.push(lease);
+    }
+    if (candidates.length === 0) {
+      if (known) throw new KoalaError('NO_HOST', `no live host serves ${iface} right now; retry when a host is up`);
+      throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${this.#interfaceList()})`);
+    }
+    const chosen = this.#opts.strategy(candidates, iface, key, now);
+    const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
+    this.#positions.set(id, position);
+    return position;
+  }
+
+  release(iface: string, key: string, hostId: string, epoch: number): null {
+    const id = `${iface}/${key}`;
+    const existing = this.#positions.get(id);
+    if (existing && existing.host === hostId && existing.epoch === epoch) this.#positions.delete(id);
+    return null;
+  }
+
+  members(): HostInfo[] {
+    return [...this.#hosts.values()].map((l) => l.info);
+  }
+
+  describe(iface: string): string {
+    for (const lease of this.#hosts.values()) {
+      const found = lease.info.interfaces.find((i) => i.name === iface);
+      if (found) return found.protocol;
+    }
+    throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${this.#interfaceList()})`);
+  }
+
+  /** Drops hosts whose lease ran out, and with them every position they held. */
+  expire(): void {
+    const now = this.#now();
+    for (const [id, lease] of this.#hosts) {
+      if (lease.expiresAt <= now) this.#drop(id, 'lease expired');
+    }
+  }
+
+  get positionCount(): number {
+    return this.#positions.size;
+  }
+
+  #drop(hostId: string, why: string): void {
+    this.#hosts.delete(hostId);
+    let released = 0;
+    for (const [id, pos] of this.#positions) {
+      if (pos.host === hostId) {
+        this.#positions.delete(id);
+        released++;
+      }
+    }
+    this.#opts.log?.(`host ${hostId} ${why}; released ${released} position${released === 1 ? '' : 's'}`);
+  }
+
+  #interfaceList(): string {
+    const names = new Set<string>();
+    for (const lease of this.#hosts.values()) for (const i of lease.info.interfaces) names.add(i.name);
+    return names.size ? `served: ${[...names].sort().join(', ')}` : 'no hosts are registered';
+  }
+}

@@ -1,0 +1,86 @@
+// The placement API as an Avro protocol: the embedded placement process serves it over the
+// ordinary Koala wire, so placement needs no transport of its own.
+import { defineInterface } from '../interface/interface.ts';
+import type { Position } from '../wire/schemas.ts';
+import { positionSchema } from '../wire/schemas.ts';
+
+export const interfaceInfoSchema = {
+  type: 'record',
+  name: 'InterfaceInfo',
+  namespace: 'koala',
+  fields: [
+    { name: 'name', type: 'string' },
+    { name: 'fingerprint', type: 'string' },
+    { name: 'protocol', type: 'string' },
+  ],
+} as const;
+
+export const hostInfoSchema = {
+  type: 'record',
+  name: 'HostInfo',
+  namespace: 'koala',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'group', type: 'string' },
+    { name: 'address', type: 'string' },
+    { name: 'pid', type: 'int' },
+    { name: 'startedAt', type: 'long' },
+    { name: 'load', type: 'int' },
+    { name: 'interfaces', type: { type: 'array', items: 'InterfaceInfo' } },
+  ],
+} as const;
+
+export const PlacementInterface = defineInterface({
+  protocol: 'Placement',
+  namespace: 'koala',
+  types: [positionSchema, interfaceInfoSchema, hostInfoSchema],
+  messages: {
+    register: { request: [{ name: 'host', type: 'HostInfo' }], response: 'int' },
+    renew: { request: [{ name: 'host', type: 'string' }, { name: 'load', type: 'int' }], response: 'boolean' },
+    unregister: { request: [{ name: 'host', type: 'string' }], response: 'null' },
+    locate: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }], response: 'Position' },
+    release: {
+      request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'host', type: 'string' }, { name: 'epoch', type: 'long' }],
+      response: 'null',
+    },
+    members: { request: [], response: { type: 'array', items: 'HostInfo' } },
+    describe: { request: [{ name: 'iface', type: 'string' }], response: 'string' },
+  },
+});
+
+export interface InterfaceInfo {
+  name: string;
+  fingerprint: string;
+  /** The protocol's JSON, so that clients can encode calls without loading plugins. */
+  protocol: string;
+}
+
+export interface HostInfo {
+  id: string;
+  group: string;
+  address: string;
+  pid: number;
+  startedAt: number;
+  load: number;
+  interfaces: InterfaceInfo[];
+}
+
+/**
+ * What hosts and gateways need from placement. The embedded service implements it in a child
+ * process; Consul implements it later against a real agent.
+ */
+export interface Placement {
+  /** Registers a host; resolves with its lease TTL in ms. */
+  register(host: HostInfo): Promise<number>;
+  /** Renews the host's lease; false means placement no longer knows the host (re-register). */
+  renew(hostId: string, load: number): Promise<boolean>;
+  unregister(hostId: string): Promise<void>;
+  /** Where the actor lives, choosing (and recording) a host if it lives nowhere yet. */
+  locate(iface: string, key: string): Promise<Position>;
+  /** Gives up a position (after deactivation); ignored unless host and epoch still match. */
+  release(iface: string, key: string, hostId: string, epoch: number): Promise<void>;
+  members(): Promise<HostInfo[]>;
+  /** The protocol JSON of an interface some live host serves. */
+  describe(iface: string): Promise<string>;
+  close(): Promise<void>;
+}

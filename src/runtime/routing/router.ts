@@ -1,0 +1,62 @@
+// Routes calls to the host that owns the target actor. Positions are cached, so steady-state
+// calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
+import { KoalaError } from '../errors/errors.ts';
+import type { Placement } from '../placement/protocol.ts';
+import type { PeerPool } from '../wire/connect.ts';
+import type { Outgoing } from '../wire/peer.ts';
+import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
+
+const MAX_REDIRECTS = 3;
+
+export interface RouterOptions {
+  placement: Placement;
+  pool: PeerPool;
+  /** This process's host id and in-process handler: calls to local actors skip the network. */
+  local?: { hostId: string; handle: (env: Envelope) => Promise<Envelope> };
+}
+
+export class ActorRouter {
+  readonly #opts: RouterOptions;
+  readonly #positions = new Map<string, Position>();
+
+  constructor(opts: RouterOptions) {
+    this.#opts = opts;
+  }
+
+  /** Sends a request to the actor's owner; resolves with the RESPONSE or ERROR envelope. */
+  async forward(env: Outgoing): Promise<Envelope> {
+    const id = `${env.iface}/${env.key}`;
+    let position = this.#positions.get(id) ?? (await this.#locate(id, env.iface, env.key));
+    for (let attempt = 0; ; attempt++) {
+      const request = { ...env, epoch: position.epoch };
+      const local = this.#opts.local;
+      let answer: Envelope;
+      if (local !== undefined && position.host === local.hostId) {
+        answer = await local.handle({ ...request, id: 0, kind: 'REQUEST' });
+      } else {
+        try {
+          answer = await (await this.#opts.pool.get(position.address)).request(request);
+        } catch (err) {
+          // The owner is gone or unreachable: forget where we thought it was.
+          if (this.#positions.get(id) === position) this.#positions.delete(id);
+          throw err;
+        }
+      }
+      if (answer.kind !== 'REDIRECT') return answer;
+      if (attempt >= MAX_REDIRECTS) throw new KoalaError('NOT_OWNER', `${id} moved more than ${MAX_REDIRECTS} times during one call; try again`);
+      position = positionType.fromBuffer(answer.payload);
+      this.#positions.set(id, position);
+    }
+  }
+
+  /** Forgets every cached position on a host (it left or its connection died). */
+  forgetHost(hostId: string): void {
+    for (const [id, pos] of this.#positions) if (pos.host === hostId) this.#positions.delete(id);
+  }
+
+  async #locate(id: string, iface: string, key: string): Promise<Position> {
+    const position = await this.#opts.placement.locate(iface, key);
+    this.#positions.set(id, position);
+    return position;
+  }
+}

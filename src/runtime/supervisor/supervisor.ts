@@ -1,0 +1,228 @@
+// The supervisor: starts placement, hosts and the gateway as child processes, waits until each
+// is ready, relays their logs, restarts the ones that crash and stops them all in order.
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { LoadedManifest, Manifest } from '../config/manifest.ts';
+import type { GatewayChildConfig } from '../gateway/main.ts';
+import type { HostChildConfig } from '../host/main.ts';
+import type { PlacementChildConfig } from '../placement/embedded/main.ts';
+import { CHILD_CONFIG_ENV, type ChildBase, type ChildMessage } from '../process/child.ts';
+import { claimProject, releaseProject, writeRunState, type ProcessState, type RunState } from './run-state.ts';
+
+type Role = ProcessState['role'];
+
+export interface SupervisorEvents {
+  /** A line a child wrote (or the supervisor says about a child). */
+  log(name: string, line: string, stream: 'stdout' | 'stderr'): void;
+  /** Start-up progress: one call per child that became ready. */
+  progress(name: string, detail: string, elapsedMs: number): void;
+}
+
+interface ChildSpec {
+  name: string;
+  role: Role;
+  entry: string;
+  config: ChildBase & Record<string, unknown>;
+}
+
+function spawnChild(spec: ChildSpec) {
+  return execa(process.execPath, [spec.entry], {
+    env: { [CHILD_CONFIG_ENV]: JSON.stringify(spec.config) },
+    ipc: true,
+    serialization: 'json',
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    cleanup: true,
+  });
+}
+
+interface RunningChild {
+  spec: ChildSpec;
+  proc: ReturnType<typeof spawnChild>;
+  state: ProcessState;
+  restarts: number[];
+  stopping: boolean;
+  exited: boolean;
+}
+
+const ENTRIES: Record<Role, string> = {
+  placement: fileURLToPath(new URL('../placement/embedded/main.ts', import.meta.url)),
+  host: fileURLToPath(new URL('../host/main.ts', import.meta.url)),
+  gateway: fileURLToPath(new URL('../gateway/main.ts', import.meta.url)),
+};
+
+const READY_TIMEOUT_MS = 20_000;
+/** Per stop phase: a child gets this long after SIGTERM before SIGKILL. */
+const STOP_TIMEOUT_MS = 2000;
+const RESTART_WINDOW_MS = 60_000;
+const MAX_RESTARTS_IN_WINDOW = 5;
+
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+export class Supervisor {
+  readonly #loaded: LoadedManifest;
+  readonly #events: SupervisorEvents;
+  readonly #secret: string;
+  readonly #children = new Map<string, RunningChild>();
+  #state: RunState | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(loaded: LoadedManifest, events: SupervisorEvents) {
+    this.#loaded = loaded;
+    this.#events = events;
+    // No secret in the manifest: a fresh one per run, shared with local tools through the run state.
+    this.#secret = loaded.manifest.secret ?? randomBytes(24).toString('base64url');
+  }
+
+  get state(): RunState | undefined {
+    return this.#state;
+  }
+
+  async start(): Promise<RunState> {
+    const { manifest, root } = this.#loaded;
+    if (manifest.placement.provider !== 'embedded') {
+      throw new StartError(`placement provider "${manifest.placement.provider}" is not available in this version; use placement.provider: embedded`);
+    }
+    claimProject(root, process.pid);
+    try {
+      const base = { cluster: manifest.cluster, secret: this.#secret, logLevel: manifest.logLevel, root };
+      const placement = await this.#spawn({
+        name: 'placement',
+        role: 'placement',
+        entry: ENTRIES.placement,
+        config: { ...base, name: 'placement', host: manifest.gateway.host, leaseTtlMs: manifest.placement.leaseTtlMs, strategy: manifest.placement.strategy } satisfies PlacementChildConfig,
+      });
+      const target = { provider: 'embedded' as const, url: placement.url };
+      const hosts = hostSpecs(manifest).map(({ name, group }) => ({
+        name,
+        role: 'host' as const,
+        entry: ENTRIES.host,
+        config: { ...base, name, group: group.name, plugins: group.plugins, placement: target, listenHost: manifest.gateway.host, callTimeoutMs: manifest.gateway.requestTimeoutMs } satisfies HostChildConfig,
+      }));
+      const gateway = {
+        name: 'gateway',
+        role: 'gateway' as const,
+        entry: ENTRIES.gateway,
+        config: { ...base, name: 'gateway', host: manifest.gateway.host, port: manifest.gateway.port, placement: target, requestTimeoutMs: manifest.gateway.requestTimeoutMs } satisfies GatewayChildConfig,
+      };
+      await Promise.all([...hosts, gateway].map((spec) => this.#spawn(spec)));
+      this.#state = {
+        status: 'running',
+        pid: process.pid,
+        cluster: manifest.cluster,
+        secret: this.#secret,
+        root,
+        manifest: this.#loaded.filepath,
+        startedAt: new Date().toISOString(),
+        gateway: this.#children.get('gateway')!.state.url,
+        processes: [],
+      };
+      this.#saveState();
+      return this.#state;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops everything: gateway and hosts first (hosts still need placement to hand back their actors), then placement. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const byRole = (roles: Role[]) => [...this.#children.values()].filter((c) => roles.includes(c.spec.role));
+      await Promise.all(byRole(['gateway', 'host']).map((c) => this.#stopChild(c)));
+      await Promise.all(byRole(['placement']).map((c) => this.#stopChild(c)));
+      releaseProject(this.#loaded.root, process.pid);
+    })();
+    return this.#stopping;
+  }
+
+  #saveState(): void {
+    if (this.#state === undefined || this.#stopping) return;
+    this.#state.processes = [...this.#children.values()].map((c) => c.state);
+    writeRunState(this.#state);
+  }
+
+  /** Starts one child and resolves once it reported ready. */
+  #spawn(spec: ChildSpec, restarts: number[] = []): Promise<ProcessState> {
+    const started = Date.now();
+    const proc = spawnChild(spec);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const readable = proc[stream];
+      if (readable) createInterface({ input: readable }).on('line', (line) => this.#events.log(spec.name, line, stream));
+    }
+    const child: RunningChild = { spec, proc, state: { name: spec.name, role: spec.role, pid: proc.pid ?? 0, url: '' }, restarts, stopping: false, exited: false };
+    this.#children.set(spec.name, child);
+
+    return new Promise<ProcessState>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => fail(`${spec.name} did not become ready within ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
+      const fail = (message: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(new StartError(message));
+      };
+      void (async () => {
+        for await (const message of proc.getEachMessage()) {
+          const msg = message as ChildMessage;
+          if (msg.type === 'fatal') fail(`${spec.name}: ${msg.message}`);
+          if (msg.type === 'ready' && !settled) {
+            settled = true;
+            clearTimeout(timer);
+            child.state = { ...child.state, url: msg.url, ...(msg.details ? { details: msg.details } : {}) };
+            this.#events.progress(spec.name, msg.url, Date.now() - started);
+            resolve(child.state);
+          }
+        }
+      })().catch(() => {});
+      void proc.then((result) => {
+        child.exited = true;
+        fail(`${spec.name} exited during start-up (${result.signal ?? `code ${result.exitCode}`})`);
+        this.#onExit(child, result.signal ?? `code ${result.exitCode}`);
+      });
+    });
+  }
+
+  #onExit(child: RunningChild, how: string): void {
+    if (child.stopping || this.#stopping || this.#state === undefined) return;
+    const now = Date.now();
+    const recent = child.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    if (recent.length >= MAX_RESTARTS_IN_WINDOW) {
+      this.#events.log(child.spec.name, `exited (${how}) ${recent.length} times within a minute; not restarting it again`, 'stderr');
+      return;
+    }
+    const delay = Math.min(5000, 100 * 2 ** recent.length);
+    this.#events.log(child.spec.name, `exited unexpectedly (${how}); restarting in ${delay} ms`, 'stderr');
+    setTimeout(() => {
+      if (this.#stopping) return;
+      // A restarted placement keeps its port so that hosts and the gateway find it again.
+      const spec = child.spec.role === 'placement' ? { ...child.spec, config: { ...child.spec.config, port: Number(new URL(child.state.url).port) } } : child.spec;
+      this.#spawn(spec, [...recent, now]).then(
+        () => this.#saveState(),
+        (err: Error) => this.#events.log(child.spec.name, `restart failed: ${err.message}`, 'stderr'),
+      );
+    }, delay).unref();
+  }
+
+  async #stopChild(child: RunningChild): Promise<void> {
+    child.stopping = true;
+    const { proc } = child;
+    if (child.exited) return;
+    const killer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    proc.kill('SIGTERM');
+    await proc;
+    clearTimeout(killer);
+  }
+}
+
+/** host groups × replicas → `host-1`, `host-2`, … (or `api-1` for a group named `api`). */
+function hostSpecs(manifest: Manifest): { name: string; group: Manifest['hosts'][number] }[] {
+  return manifest.hosts.flatMap((group) => Array.from({ length: group.replicas }, (_, i) => ({ name: `${group.name}-${i + 1}`, group })));
+}

@@ -1,0 +1,84 @@
+// Outgoing connections: one reused Peer per remote address, re-dialled with backoff after loss.
+import WebSocket from 'ws';
+import { KoalaError } from '../errors/errors.ts';
+import { offerHandshake, type LocalIdentity } from './handshake.ts';
+import { Peer, type RequestHandler } from './peer.ts';
+import { replyError } from './rpc.ts';
+import { MAX_FRAME_BYTES } from './server.ts';
+
+export interface ConnectOptions {
+  identity: LocalIdentity;
+  onRequest?: RequestHandler;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+const refuseRequests: RequestHandler = (env, peer) => {
+  replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', 'this side of the connection serves no requests'));
+};
+
+export function connect(url: string, opts: ConnectOptions): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: timeoutMs });
+    const fail = (err: Error) => {
+      ws.terminate();
+      reject(err instanceof KoalaError ? err : new KoalaError('UNREACHABLE', `cannot reach ${url}: ${err.message}`));
+    };
+    ws.once('error', fail);
+    ws.once('open', () => {
+      offerHandshake(ws, opts.identity).then((remote) => {
+        ws.off('error', fail);
+        ws.on('error', () => {});
+        resolve(new Peer(ws, remote, { onRequest: opts.onRequest ?? refuseRequests, ...(opts.log ? { log: opts.log } : {}) }));
+      }, fail);
+    });
+  });
+}
+
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 5000;
+
+/** Keeps at most one connection per address; concurrent callers share the dial in progress. */
+export class PeerPool {
+  readonly #opts: ConnectOptions;
+  readonly #peers = new Map<string, Promise<Peer>>();
+  readonly #failures = new Map<string, { count: number; until: number }>();
+
+  constructor(opts: ConnectOptions) {
+    this.#opts = opts;
+  }
+
+  get(url: string): Promise<Peer> {
+    const existing = this.#peers.get(url);
+    if (existing) return existing;
+    const failure = this.#failures.get(url);
+    if (failure && failure.until > Date.now()) {
+      return Promise.reject(new KoalaError('UNREACHABLE', `${url} is unreachable (retrying in ${failure.until - Date.now()} ms)`));
+    }
+    const dial = connect(url, this.#opts).then(
+      (peer) => {
+        this.#failures.delete(url);
+        peer.onClose(() => {
+          if (this.#peers.get(url) === dial) this.#peers.delete(url);
+        });
+        return peer;
+      },
+      (err: Error) => {
+        this.#peers.delete(url);
+        const count = (failure?.count ?? 0) + 1;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (count - 1));
+        this.#failures.set(url, { count, until: Date.now() + delay });
+        throw err;
+      },
+    );
+    this.#peers.set(url, dial);
+    return dial;
+  }
+
+  async close(): Promise<void> {
+    const peers = await Promise.allSettled(this.#peers.values());
+    this.#peers.clear();
+    for (const p of peers) if (p.status === 'fulfilled') p.value.close(1001, 'shutting down');
+  }
+}

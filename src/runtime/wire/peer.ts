@@ -1,0 +1,191 @@
+// A Peer is one authenticated WebSocket connection carrying envelopes both ways: it batches what
+// we send, matches answers to our requests, enforces deadlines and detects a dead remote.
+import type { WebSocket } from 'ws';
+import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { FrameWriter, readFrame } from './frame.ts';
+import type { Envelope, EnvelopeKind } from './schemas.ts';
+
+export interface PeerIdentity {
+  node: string;
+  role: string;
+  cluster: string;
+}
+
+export type RequestHandler = (env: Envelope, peer: Peer) => void;
+
+export interface PeerOptions {
+  onRequest: RequestHandler;
+  /** Ping interval; a peer that misses a whole interval is considered dead. */
+  heartbeatMs?: number;
+  log?: (line: string) => void;
+}
+
+interface Pending {
+  resolve: (env: Envelope) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+  what: string;
+}
+
+const DEADLINE_SWEEP_MS = 20;
+const MAX_ID = 2 ** 52;
+
+export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
+
+export class Peer {
+  readonly remote: PeerIdentity;
+  readonly #ws: WebSocket;
+  readonly #opts: PeerOptions;
+  readonly #writer = new FrameWriter();
+  readonly #pending = new Map<number, Pending>();
+  readonly #closeListeners: ((err: KoalaError) => void)[] = [];
+  #nextId = 1;
+  #flushScheduled = false;
+  #sweeper: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #alive = true;
+  #closed = false;
+
+  constructor(ws: WebSocket, remote: PeerIdentity, opts: PeerOptions) {
+    this.#ws = ws;
+    this.remote = remote;
+    this.#opts = opts;
+    ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
+    ws.on('error', () => {}); // 'close' follows and carries what we need
+    ws.on('pong', () => (this.#alive = true));
+    const heartbeatMs = opts.heartbeatMs ?? 5000;
+    if (heartbeatMs > 0) {
+      this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs).unref();
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Sends a request and resolves with its answer (RESPONSE, ERROR or REDIRECT envelope). */
+  request(env: Outgoing): Promise<Envelope> {
+    if (this.#closed) return Promise.reject(new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} is closed`));
+    const id = this.#nextId;
+    this.#nextId = id >= MAX_ID ? 1 : id + 1;
+    return new Promise<Envelope>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, deadline: env.deadline, what: `${env.iface}/${env.key}.${env.method}` });
+      if (env.deadline > 0 && this.#sweeper === undefined) {
+        this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
+      }
+      this.#enqueue({ ...env, id, kind: 'REQUEST' });
+    });
+  }
+
+  /** Fire-and-forget: no answer is expected or tracked. */
+  notify(env: Outgoing): void {
+    if (!this.#closed) this.#enqueue({ ...env, id: 0, kind: 'ONEWAY' });
+  }
+
+  /** Answers a request received from this peer. Late answers to a closed peer are dropped. */
+  reply(request: Envelope, kind: EnvelopeKind, payload: Buffer): void {
+    if (this.#closed) return;
+    this.#enqueue({ ...request, kind, payload, headers: {} });
+  }
+
+  onClose(listener: (err: KoalaError) => void): void {
+    this.#closeListeners.push(listener);
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#ws.close(code, reason);
+    // A remote that never answers the closing handshake must not hold us up.
+    setTimeout(() => this.#ws.terminate(), 1000).unref();
+  }
+
+  #enqueue(env: Envelope): void {
+    this.#writer.write(env);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // setImmediate runs after the poll phase: everything this turn produced shares one frame,
+      // and a lone message still leaves within the same loop iteration.
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#writer.count === 0 || this.#closed) return;
+    this.#ws.send(this.#writer.take(), { binary: true });
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      this.#protocolError('text frames are not part of the Koala protocol; send binary Avro envelopes');
+      return;
+    }
+    try {
+      readFrame(data, (env) => this.#onEnvelope(env));
+    } catch (err) {
+      this.#protocolError(`undecodable frame: ${(err as Error).message}`);
+    }
+  }
+
+  #onEnvelope(env: Envelope): void {
+    switch (env.kind) {
+      case 'REQUEST':
+      case 'ONEWAY':
+      case 'CANCEL':
+        this.#opts.onRequest(env, this);
+        return;
+      default: {
+        const pending = this.#pending.get(env.id);
+        if (pending === undefined) return; // answer after its deadline: dropped on purpose
+        this.#pending.delete(env.id);
+        pending.resolve(env);
+      }
+    }
+  }
+
+  #protocolError(message: string): void {
+    this.#opts.log?.(`closing connection from ${this.remote.node}: ${message}`);
+    this.close(1007, `BAD_FRAME: ${message}`.slice(0, 120));
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > 0 && p.deadline <= now) {
+        this.#pending.delete(id);
+        p.reject(new TimeoutError(`${p.what} did not answer before its deadline`));
+      }
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  #beat(): void {
+    if (!this.#alive) {
+      this.#opts.log?.(`${this.remote.node} missed a heartbeat; dropping the connection`);
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#ws.ping();
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#sweeper);
+    const err = new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} closed (${code}${reason ? `: ${reason}` : ''})`);
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    for (const listener of this.#closeListeners) listener(err);
+  }
+}

@@ -1,0 +1,97 @@
+// Method calls on top of envelopes: encoding arguments and results with the interface's Avro
+// types, and turning answers back into values or typed errors.
+import { KoalaError, fromErrorRecord, toErrorRecord } from '../errors/errors.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
+import type { ActorInterface } from '../interface/interface.ts';
+import type { Peer } from './peer.ts';
+import { errorRecordType, positionType, type Envelope, type Position } from './schemas.ts';
+
+export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
+  const message = iface.service.message(method);
+  if (message === undefined) {
+    const known = iface.service.messages.map((m) => m.name).join(', ');
+    throw new KoalaError('UNKNOWN_METHOD', `${iface.name} has no method "${method}" (it has: ${known || 'none'})`);
+  }
+  return message;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Buffer.isBuffer(value)) return `<${value.length} bytes>`;
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 60)}…` : json;
+  } catch {
+    return String(value);
+  }
+}
+
+/** Encodes positional arguments; a wrong count or type is a BAD_ARGUMENTS error naming the parameter. */
+export function encodeArgs(iface: ActorInterface, message: AvroMessageTypes, args: readonly unknown[]): Buffer {
+  const fields = message.requestType.fields;
+  if (args.length !== fields.length) {
+    const sig = fields.map((f) => `${f.name}: ${f.type.typeName}`).join(', ');
+    throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}(${sig}) takes ${fields.length} argument${fields.length === 1 ? '' : 's'}, got ${args.length}`);
+  }
+  const record: Record<string, unknown> = {};
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const value = args[i];
+    if (!field.type.isValid(value)) {
+      throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}: argument "${field.name}" must be ${field.type.typeName}, got ${describeValue(value)}`);
+    }
+    record[field.name] = value;
+  }
+  return message.requestType.toBuffer(record);
+}
+
+export function decodeArgs(message: AvroMessageTypes, payload: Buffer): unknown[] {
+  let record: Record<string, unknown>;
+  try {
+    record = message.requestType.fromBuffer(payload);
+  } catch (err) {
+    throw new KoalaError('BAD_ARGUMENTS', `arguments of ${message.name} do not decode: ${(err as Error).message}`);
+  }
+  return message.requestType.fields.map((f) => record[f.name]);
+}
+
+export function encodeResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): Buffer {
+  const type = message.responseType;
+  // `void` methods may return nothing at all.
+  const v = value === undefined && type.typeName === 'null' ? null : value;
+  if (!type.isValid(v)) {
+    throw new KoalaError('INTERNAL', `${iface.name}.${message.name} returned ${describeValue(value)}, which is not a valid ${type.typeName}`);
+  }
+  return type.toBuffer(v);
+}
+
+export function encodeError(err: unknown, actor = ''): Buffer {
+  return errorRecordType.toBuffer(toErrorRecord(err, actor));
+}
+
+export function replyError(peer: Peer, request: Envelope, err: unknown, actor = ''): void {
+  if (request.kind === 'REQUEST') peer.reply(request, 'ERROR', encodeError(err, actor));
+}
+
+export type Answer = { kind: 'value'; value: unknown } | { kind: 'redirect'; position: Position };
+
+/** Interprets an answer envelope: a decoded result, a redirect, or a thrown typed error. */
+export function readAnswer(env: Envelope, message: AvroMessageTypes | undefined): Answer {
+  switch (env.kind) {
+    case 'RESPONSE':
+      return { kind: 'value', value: message ? message.responseType.fromBuffer(env.payload) : env.payload };
+    case 'REDIRECT':
+      return { kind: 'redirect', position: positionType.fromBuffer(env.payload) };
+    case 'ERROR': {
+      let rec;
+      try {
+        rec = errorRecordType.fromBuffer(env.payload);
+      } catch {
+        throw new KoalaError('BAD_FRAME', 'the remote sent an error that does not decode');
+      }
+      throw fromErrorRecord(rec);
+    }
+    default:
+      throw new KoalaError('BAD_FRAME', `unexpected ${env.kind} envelope in answer to a request`);
+  }
+}

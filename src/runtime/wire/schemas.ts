@@ -1,0 +1,116 @@
+// The Avro schemas of everything Koala puts on a socket. docs/protocol.md describes them for
+// clients in other languages; change them only together with PROTOCOL_VERSION.
+import { typeForSchema } from '../interface/avro.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export const ENVELOPE_KINDS = ['REQUEST', 'ONEWAY', 'RESPONSE', 'ERROR', 'REDIRECT', 'CANCEL'] as const;
+export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
+
+/** One message: a call, its answer, or control. Many envelopes may share one binary frame. */
+export interface Envelope {
+  kind: EnvelopeKind;
+  /** Request id, unique per connection and direction; answers carry the id of their request. */
+  id: number;
+  /** Target interface and actor id; `koala.*` interfaces address the process itself. */
+  iface: string;
+  key: string;
+  method: string;
+  /** Call-chain id: lets a chain of calls re-enter an actor it already holds. */
+  chain: string;
+  /** Absolute deadline in Unix ms; 0 = none. */
+  deadline: number;
+  /** The position epoch the caller believed the target has; 0 = unknown. */
+  epoch: number;
+  headers: Record<string, string>;
+  /** Avro-encoded arguments (request), result (response), ErrorRecord (error) or Position (redirect). */
+  payload: Buffer;
+}
+
+export const envelopeType = typeForSchema<Envelope>({
+  type: 'record',
+  name: 'Envelope',
+  namespace: 'koala.wire',
+  fields: [
+    { name: 'kind', type: { type: 'enum', name: 'Kind', symbols: [...ENVELOPE_KINDS] } },
+    { name: 'id', type: 'long' },
+    { name: 'iface', type: 'string' },
+    { name: 'key', type: 'string' },
+    { name: 'method', type: 'string' },
+    { name: 'chain', type: 'string' },
+    { name: 'deadline', type: 'long' },
+    { name: 'epoch', type: 'long' },
+    { name: 'headers', type: { type: 'map', values: 'string' } },
+    { name: 'payload', type: 'bytes' },
+  ],
+});
+
+export const HANDSHAKE_KINDS = ['CHALLENGE', 'HELLO', 'WELCOME', 'REJECT'] as const;
+export type HandshakeKind = (typeof HANDSHAKE_KINDS)[number];
+
+/**
+ * The first frames on every connection. The server opens with CHALLENGE (its nonce), the client
+ * answers HELLO with an HMAC over both nonces, the server proves the secret back with WELCOME or
+ * refuses with REJECT and closes.
+ */
+export interface Handshake {
+  kind: HandshakeKind;
+  version: number;
+  cluster: string;
+  node: string;
+  role: string;
+  nonce: Buffer;
+  proof: Buffer;
+  code: string;
+  message: string;
+}
+
+export const handshakeType = typeForSchema<Handshake>({
+  type: 'record',
+  name: 'Handshake',
+  namespace: 'koala.wire',
+  fields: [
+    { name: 'kind', type: { type: 'enum', name: 'HandshakeKind', symbols: [...HANDSHAKE_KINDS] } },
+    { name: 'version', type: 'int' },
+    { name: 'cluster', type: 'string' },
+    { name: 'node', type: 'string' },
+    { name: 'role', type: 'string' },
+    { name: 'nonce', type: 'bytes' },
+    { name: 'proof', type: 'bytes' },
+    { name: 'code', type: 'string' },
+    { name: 'message', type: 'string' },
+  ],
+});
+
+export const errorRecordType = typeForSchema<{ name: string; code: string; message: string; actor: string; stack: string }>({
+  type: 'record',
+  name: 'Error',
+  namespace: 'koala.wire',
+  fields: [
+    { name: 'name', type: 'string' },
+    { name: 'code', type: 'string' },
+    { name: 'message', type: 'string' },
+    { name: 'actor', type: 'string' },
+    { name: 'stack', type: 'string' },
+  ],
+});
+
+/** Where an actor lives: the payload of a REDIRECT and the answer of placement lookups. */
+export interface Position {
+  host: string;
+  address: string;
+  epoch: number;
+}
+
+export const positionSchema = {
+  type: 'record',
+  name: 'Position',
+  namespace: 'koala',
+  fields: [
+    { name: 'host', type: 'string' },
+    { name: 'address', type: 'string' },
+    { name: 'epoch', type: 'long' },
+  ],
+} as const;
+
+export const positionType = typeForSchema<Position>(positionSchema);

@@ -1,0 +1,72 @@
+// Accepts WebSocket connections, runs the handshake and turns each into a Peer.
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { acceptHandshake, type LocalIdentity } from './handshake.ts';
+import { Peer, type RequestHandler } from './peer.ts';
+
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export interface WireServerOptions {
+  identity: LocalIdentity;
+  host: string;
+  port: number;
+  onRequest: RequestHandler;
+  onPeer?: (peer: Peer) => void;
+  log?: (line: string) => void;
+}
+
+export class WireServer {
+  readonly #wss: WebSocketServer;
+  readonly #peers = new Set<Peer>();
+
+  private constructor(wss: WebSocketServer) {
+    this.#wss = wss;
+  }
+
+  static listen(opts: WireServerOptions): Promise<WireServer> {
+    return new Promise((resolve, reject) => {
+      const wss = new WebSocketServer({ host: opts.host, port: opts.port, perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES });
+      const server = new WireServer(wss);
+      wss.once('error', reject);
+      wss.once('listening', () => {
+        wss.off('error', reject);
+        wss.on('error', (err) => opts.log?.(`wire server error: ${err.message}`));
+        resolve(server);
+      });
+      wss.on('connection', (ws) => {
+        ws.on('error', () => {});
+        acceptHandshake(ws, opts.identity).then(
+          (remote) => {
+            const peer = new Peer(ws, remote, { onRequest: opts.onRequest, ...(opts.log ? { log: opts.log } : {}) });
+            server.#peers.add(peer);
+            peer.onClose(() => server.#peers.delete(peer));
+            opts.onPeer?.(peer);
+          },
+          (err: Error) => {
+            opts.log?.(`refused a connection: ${err.message}`);
+            ws.terminate();
+          },
+        );
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.#wss.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const addr = this.#wss.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `ws://${host}:${addr.port}`;
+  }
+
+  get peers(): ReadonlySet<Peer> {
+    return this.#peers;
+  }
+
+  async close(): Promise<void> {
+    for (const peer of this.#peers) peer.close(1001, 'shutting down');
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+}

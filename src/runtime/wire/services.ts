@@ -1,0 +1,41 @@
+// Process-level services (placement, gateway info, host admin) answer `koala.*` interfaces with
+// the same envelopes and Avro encoding as actors, minus activation and mailboxes.
+import { KoalaError } from '../errors/errors.ts';
+import type { ActorImplementation, ActorInterface } from '../interface/interface.ts';
+import type { Peer } from './peer.ts';
+import { decodeArgs, encodeResult, methodOf, replyError } from './rpc.ts';
+import type { Envelope } from './schemas.ts';
+
+type AnyMethod = (...args: unknown[]) => unknown;
+
+export class ServiceTable {
+  readonly #services = new Map<string, { iface: ActorInterface; impl: Record<string, AnyMethod> }>();
+
+  add<I extends ActorInterface>(iface: I, impl: ActorImplementation<I>): this {
+    this.#services.set(iface.name, { iface, impl: impl as unknown as Record<string, AnyMethod> });
+    return this;
+  }
+
+  has(ifaceName: string): boolean {
+    return this.#services.has(ifaceName);
+  }
+
+  dispatch(env: Envelope, peer: Peer): void {
+    const service = this.#services.get(env.iface);
+    if (service === undefined) {
+      replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', `this process does not serve ${env.iface}`));
+      return;
+    }
+    let run: Promise<unknown>;
+    try {
+      const message = methodOf(service.iface, env.method);
+      const args = decodeArgs(message, env.payload);
+      run = Promise.resolve(service.impl[env.method]!.apply(service.impl, args)).then((value) => {
+        if (env.kind === 'REQUEST') peer.reply(env, 'RESPONSE', encodeResult(service.iface, message, value));
+      });
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    run.catch((err: unknown) => replyError(peer, env, err));
+  }
+}
