@@ -48,8 +48,12 @@ export function runChild<C extends ChildBase>(main: (ctx: ChildContext<C>) => Pr
     log.debug(`stopping (${why})`);
     // Never let a stuck stop keep the process (and its ports) alive.
     setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
+    const began = Date.now();
     (stop ? stop() : Promise.resolve()).then(
-      () => process.exit(code),
+      () => {
+        log.debug(`stopped in ${Date.now() - began} ms`);
+        process.exit(code);
+      },
       (err: Error) => {
         log.error(`error while stopping: ${err.message}`);
         process.exit(1);
