@@ -42,7 +42,9 @@ export default class Status extends KoalaCommand {
     try {
       const client = await ClusterClient.connect({ url: target.url, cluster: target.cluster, secret: target.secret, timeoutMs: 5000, name: 'koala-status' });
       try {
-        report.hosts = (await client.members()).map((h: HostInfo) => ({ id: h.id, group: h.group, address: h.address, pid: h.pid, load: h.load, interfaces: h.interfaces.map((i) => i.name) }));
+        report.hosts = (await client.members())
+          .map((h: HostInfo) => ({ id: h.id, group: h.group, address: h.address, pid: h.pid, load: h.load, interfaces: h.interfaces.map((i) => i.name).sort() }))
+          .sort((a, b) => a.id.localeCompare(b.id));
       } finally {
         client.close();
       }

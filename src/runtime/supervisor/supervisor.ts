@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import type { LoadedManifest, Manifest } from '../config/manifest.ts';
 import type { GatewayChildConfig } from '../gateway/main.ts';
 import type { HostChildConfig } from '../host/main.ts';
+import { connectPlacement } from '../placement/connect.ts';
 import type { PlacementChildConfig } from '../placement/embedded/main.ts';
 import { CHILD_CONFIG_ENV, type ChildBase, type ChildMessage } from '../process/child.ts';
 import { claimProject, releaseProject, writeRunState, type ProcessState, type RunState } from './run-state.ts';
@@ -198,6 +199,8 @@ export class Supervisor {
       this.#events.log(child.spec.name, `exited (${how}) ${recent.length} times within a minute; not restarting it again`, 'stderr');
       return;
     }
+    const hostId = child.spec.role === 'host' ? child.state.details?.id : undefined;
+    if (hostId !== undefined) void this.#forgetHost(hostId);
     const delay = Math.min(5000, 100 * 2 ** recent.length);
     this.#events.log(child.spec.name, `exited unexpectedly (${how}); restarting in ${delay} ms`, 'stderr');
     setTimeout(() => {
@@ -209,6 +212,23 @@ export class Supervisor {
         (err: Error) => this.#events.log(child.spec.name, `restart failed: ${err.message}`, 'stderr'),
       );
     }, delay).unref();
+  }
+
+  /**
+   * A host process that exited holds no activations, so its positions can be freed now instead of
+   * when its lease runs out: the supervisor saw the process die, which is proof, not suspicion.
+   */
+  async #forgetHost(hostId: string): Promise<void> {
+    const placementUrl = this.#children.get('placement')?.state.url;
+    if (!placementUrl) return;
+    const placement = connectPlacement({ provider: 'embedded', url: placementUrl }, { cluster: this.#loaded.manifest.cluster, secret: this.#secret, node: 'supervisor', role: 'supervisor' });
+    try {
+      await placement.unregister(hostId);
+    } catch (err) {
+      this.#events.log('supervisor', `could not release the positions of ${hostId}: ${(err as Error).message}`, 'stderr');
+    } finally {
+      await placement.close();
+    }
   }
 
   async #stopChild(child: RunningChild): Promise<void> {

@@ -1,0 +1,65 @@
+// The supervisor's process discipline: Ctrl-C stops everything quickly and cleanly, children die
+// with a killed supervisor, and a crashed host is restarted.
+import test from 'ava';
+import { execa } from 'execa';
+import { isAlive, readRunState } from '../src/runtime/supervisor/run-state.ts';
+import { BIN, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor } from './helpers/cluster.ts';
+
+test.serial('foreground `koala up`: logs with prefixes, Ctrl-C stops every child within 5 s and exits 0', async (t) => {
+  const dir = await makeProject(t, manifest());
+  const up = execa(process.execPath, [BIN, 'up'], { cwd: dir, env: { NO_COLOR: '1' }, reject: false, all: true, buffer: { all: true } });
+  t.teardown(() => up.kill('SIGKILL'));
+  let output = '';
+  up.all!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor('the cluster to be up', () => /cluster "test" is up/.test(output), 20_000);
+  t.regex(output, /^placement\s+\| embedded placement listening on ws:\/\//m);
+  t.regex(output, /^host-1\s+\| host host-1-\w+ serving IPlayer/m);
+  t.regex(output, /✓ gateway\s+ready in \d+ ms/);
+
+  t.is((await koala(dir, ['call', 'IPlayer/9', 'echo', 'foreground'])).stdout, 'foreground');
+  const state = readRunState(dir)!;
+  t.is(state.pid, up.pid!);
+
+  const sentAt = Date.now();
+  up.kill('SIGINT');
+  const result = await up;
+  const took = Date.now() - sentAt;
+  t.is(result.exitCode, 0, result.all);
+  t.true(took < 5000, `stopped in ${took} ms`);
+  for (const pid of pidsOf(state)) t.false(isAlive(pid), `pid ${pid} survived Ctrl-C`);
+  for (const p of state.processes) t.true(await portIsClosed(p.url), `${p.name} still holds ${p.url}`);
+  t.is(readRunState(dir), undefined, 'run state removed');
+});
+
+test.serial('children exit when the supervisor is killed with SIGKILL (no orphans)', async (t) => {
+  const dir = await makeProject(t, manifest());
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  const state = readRunState(dir)!;
+  process.kill(state.pid, 'SIGKILL');
+  await waitFor('every child to exit', () => state.processes.every((p) => !isAlive(p.pid)), 10_000);
+  for (const p of state.processes) t.true(await portIsClosed(p.url), `${p.name} still holds ${p.url}`);
+  // The stale run state does not count as a running cluster.
+  const call = await koala(dir, ['call', 'IPlayer/1', 'echo', 'hi']);
+  t.is(call.exitCode, 1);
+  t.regex(call.stderr, /no running Koala cluster/);
+  const up = await koala(dir, ['up', '--detach']);
+  t.is(up.exitCode, 0, `a stale lock is taken over: ${up.stderr}`);
+});
+
+test.serial('a crashed host is restarted and the cluster keeps serving', async (t) => {
+  // A lease far longer than the wait below: recovery must not come from lease expiry.
+  const dir = await makeProject(t, manifest({ replicas: 1, extra: 'placement:\n  leaseTtl: 120s' }));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  const before = readRunState(dir)!;
+  const host = before.processes.find((p) => p.role === 'host')!;
+  t.is((await koala(dir, ['call', 'IPlayer/1', 'count'])).stdout, '1');
+  process.kill(host.pid, 'SIGKILL');
+  await waitFor('the host to be restarted', () => {
+    const now = readRunState(dir)?.processes.find((p) => p.name === host.name);
+    return now !== undefined && now.pid !== host.pid && isAlive(now.pid);
+  }, 15_000);
+  // The supervisor saw the host die and freed its positions at once (not after the 120 s lease),
+  // so the identity comes back as a fresh activation on the next call.
+  await waitFor('calls to succeed again', async () => (await koala(dir, ['call', 'IPlayer/1', 'echo', 'back'])).stdout === 'back', 30_000);
+  t.is((await koala(dir, ['call', 'IPlayer/1', 'count'])).stdout, '1');
+});
