@@ -51,6 +51,7 @@ export class Host {
   #renewTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   #fenced = false;
+  readonly #startedAt = Date.now();
 
   constructor(opts: HostOptions) {
     this.#opts = opts;
@@ -89,7 +90,7 @@ export class Host {
       group: this.#opts.group,
       address: this.url,
       pid: process.pid,
-      startedAt: Date.now(),
+      startedAt: this.#startedAt,
       load: this.#activations.size,
       interfaces: [...this.#plugins.values()].map((p) => ({
         name: p.interface.name,
@@ -157,6 +158,7 @@ export class Host {
   // ---- calls -------------------------------------------------------------------------------
 
   #onRequest(env: Envelope, peer: Peer): void {
+    if (env.kind === 'CANCEL') return; // cancellation arrives with the finer call semantics
     this.#answer(env).then((answer) => {
       if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
     });
