@@ -3,8 +3,15 @@
 import type { AvroType } from '../runtime/interface/avro.ts';
 import { CliError } from './base-command.ts';
 
+/** How a type reads in messages; avsc calls every union `union:unwrapped`, which tells the user nothing. */
+function typeLabel(type: AvroType): string {
+  const branches = (type as AvroType & { types?: readonly (AvroType & { name?: string })[] }).types;
+  if (type.typeName.startsWith('union') && branches) return branches.map((b) => b.name ?? b.typeName).join(' or ');
+  return type.typeName;
+}
+
 function fail(param: string, type: AvroType, word: string, why: string): never {
-  throw new CliError(`argument "${param}" must be ${type.typeName}: ${why} (got ${JSON.stringify(word)})`, {
+  throw new CliError(`argument "${param}" must be ${typeLabel(type)}: ${why} (got ${JSON.stringify(word)})`, {
     exitCode: 2,
     hint: 'strings are taken as-is; numbers, true/false and null as such; records, arrays, maps and unions as JSON',
   });

@@ -1,44 +1,56 @@
 // The activations of one host, keyed by identity. Concurrent first calls to one identity share a
-// single activation attempt, which is what keeps activation unique within a host.
+// single activation attempt, and calls that arrive while an activation is closing wait for the
+// close (which includes giving its position back) before a new one starts: within a host, an
+// identity is never active twice.
 import type { Position } from '../wire/schemas.ts';
 import { Activation } from './activation.ts';
 
 export class ActivationTable {
   readonly #active = new Map<string, Activation>();
   readonly #starting = new Map<string, Promise<Activation | Position>>();
+  readonly #closing = new Map<string, Promise<void>>();
 
   get size(): number {
     return this.#active.size;
   }
 
-  get(identity: string): Activation | undefined {
-    return this.#active.get(identity);
+  /** The live activation, if there is one (the fast path: no promise). */
+  live(identity: string): Activation | undefined {
+    const a = this.#active.get(identity);
+    return a !== undefined && a.state === 'active' && !this.#closing.has(identity) ? a : undefined;
   }
 
-  /** The live activation, or what `start` yields: a new activation, or the position of the actor's real owner. */
-  obtain(identity: string, start: () => Promise<Activation | Position>): Promise<Activation | Position> {
-    const live = this.#active.get(identity);
-    if (live !== undefined) return Promise.resolve(live);
-    let starting = this.#starting.get(identity);
-    if (starting === undefined) {
-      starting = start().then(
-        (activation) => {
-          this.#starting.delete(identity);
-          if (activation instanceof Activation) this.#active.set(identity, activation);
-          return activation;
-        },
-        (err: unknown) => {
-          this.#starting.delete(identity);
-          throw err;
-        },
-      );
-      this.#starting.set(identity, starting);
+  /** The live activation, or what `start` yields: a new activation, or the position of the real owner. */
+  async obtain(identity: string, start: () => Promise<Activation | Position>): Promise<Activation | Position> {
+    for (;;) {
+      const closing = this.#closing.get(identity);
+      if (closing !== undefined) {
+        await closing.catch(() => {});
+        continue;
+      }
+      const live = this.live(identity);
+      if (live !== undefined) return live;
+      let starting = this.#starting.get(identity);
+      if (starting === undefined) {
+        starting = start().finally(() => this.#starting.delete(identity));
+        starting.then((a) => a instanceof Activation && this.#active.set(identity, a), () => {});
+        this.#starting.set(identity, starting);
+      }
+      return starting;
     }
-    return starting;
   }
 
-  delete(activation: Activation): void {
-    if (this.#active.get(activation.identity) === activation) this.#active.delete(activation.identity);
+  /** Runs `close` once for this activation; calls for the identity wait until it is done. */
+  retire(activation: Activation, close: () => Promise<void>): Promise<void> {
+    const id = activation.identity;
+    const existing = this.#closing.get(id);
+    if (existing !== undefined) return existing;
+    const closing = close().finally(() => {
+      if (this.#active.get(id) === activation) this.#active.delete(id);
+      this.#closing.delete(id);
+    });
+    this.#closing.set(id, closing);
+    return closing;
   }
 
   values(): Activation[] {

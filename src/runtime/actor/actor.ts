@@ -1,12 +1,15 @@
 // The base class of actor implementations. The runtime binds each instance to its identity
 // before `onActivate`; implementations use `this.id` and, for calls, `this.getProxy`.
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
+import type { TimerHandle } from './timers.ts';
 
 export interface ActorContext {
   readonly iface: ActorInterface;
   readonly key: string;
   readonly hostId: string;
   getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I>;
+  registerTimer(callback: () => unknown, dueMs: number, periodMs: number): TimerHandle;
+  deactivateOnIdle(): void;
 }
 
 const CONTEXT = Symbol('koala.actorContext');
@@ -28,6 +31,19 @@ export class Actor {
   /** A proxy to another actor (or to this one), wherever it lives. */
   getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
     return this.#context().getProxy(iface, id);
+  }
+
+  /**
+   * Runs `callback` as a turn after `dueMs`, then every `periodMs` (0 = once). Ticks are
+   * drift-compensated, do not keep the actor alive and stop when it deactivates.
+   */
+  registerTimer(callback: () => unknown, dueMs: number, periodMs = 0): TimerHandle {
+    return this.#context().registerTimer(callback, dueMs, periodMs);
+  }
+
+  /** Deactivates this actor once its current turn ends and its mailbox is empty. */
+  deactivateOnIdle(): void {
+    this.#context().deactivateOnIdle();
   }
 
   #context(): ActorContext {

@@ -1,5 +1,6 @@
 // A client of a running cluster, through its gateway: typed proxies for code outside the cluster
 // (tests, scripts, servers) and dynamic calls for tools such as `koala call`.
+import { newChainId } from '../actor/call-context.ts';
 import { KoalaError } from '../errors/errors.ts';
 import type { AvroProtocol } from '../interface/avro-types.ts';
 import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
@@ -37,8 +38,11 @@ export class ClusterClient {
     return new ClusterClient(peer, opts.timeoutMs ?? 30_000);
   }
 
-  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
-    return createProxy(iface, id, (target, key, message, args) => this.#invoke(target, key, message.name, args, this.#timeoutMs));
+  /** A typed proxy. Deadline: `timeoutMs`, else the interface's per-method or default timeout, else the client's. */
+  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts: { timeoutMs?: number } = {}): ActorProxy<I> {
+    return createProxy(iface, id, (target, key, message, args) =>
+      this.#invoke(target, key, message.name, args, opts.timeoutMs ?? target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#timeoutMs),
+    );
   }
 
   /** The interface as the cluster's hosts define it, fetched once from the gateway. */
@@ -69,7 +73,8 @@ export class ClusterClient {
   async #invoke(iface: ActorInterface, key: string, method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
     const message = methodOf(iface, method);
     const payload = encodeArgs(iface, message, args);
-    const env = { iface: iface.name, key, method, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: {}, payload };
+    // Every call from outside starts its own chain.
+    const env = { iface: iface.name, key, method, chain: newChainId(), deadline: Date.now() + timeoutMs, epoch: 0, headers: {}, payload };
     if (message.oneWay) {
       this.#peer.notify(env);
       return undefined;

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'BAD_FRAME',
   'SHUTTING_DOWN',
   'LEASE_LOST',
+  'DEADLOCK',
   'INTERNAL',
 ] as const;
 

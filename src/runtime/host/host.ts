@@ -1,11 +1,14 @@
-// An actor host: serves the actors of its plugins, activating them on demand under a placement
-// lease, and stops them all before that lease could be granted to anyone else.
+// An actor host: serves the actors of its plugins, activating them on demand under its placement
+// lease, runs their turns, timers and idle deactivation, and routes the calls they make.
 import { randomBytes } from 'node:crypto';
-import { Activation } from '../actor/activation.ts';
+import { availableParallelism } from 'node:os';
+import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, type ActorLifecycle } from '../actor/actor.ts';
+import { currentCall, newChainId, pathFromHeaders, PATH_HEADER, runInCall } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
-import { KoalaError } from '../errors/errors.ts';
+import { startTimer } from '../actor/timers.ts';
+import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
 import { createProxy } from '../interface/proxy.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
@@ -13,10 +16,11 @@ import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
-import type { Peer } from '../wire/peer.ts';
+import type { Outgoing, Peer } from '../wire/peer.ts';
 import { decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../wire/rpc.ts';
 import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
+import { HostLease } from './lease.ts';
 
 export interface HostOptions {
   name: string;
@@ -27,40 +31,69 @@ export interface HostOptions {
   plugins: readonly ActorPlugin[];
   placement: Placement;
   callTimeoutMs: number;
+  /** Idle time after which an actor is deactivated, unless its interface says otherwise. */
+  idleTimeoutMs: number;
   log: Logger;
 }
 
 type Answer = Pick<Envelope, 'kind' | 'payload'>;
 
-/** Renew this many times per lease; fence when the last renewal is this close to running out. */
-const RENEWALS_PER_TTL = 3;
-const FENCE_MARGIN = 0.2;
+/** What the host derives once per interface from its plugin. */
+interface Served {
+  plugin: ActorPlugin;
+  interleave: ReadonlySet<string>;
+  idleTimeoutMs: number;
+  /** Stateless worker: activations per id on this host (0 = a normal, placed actor). */
+  maxLocal: number;
+}
+
+const MIN_SWEEP_MS = 50;
+const MAX_SWEEP_MS = 30_000;
 
 export class Host {
   readonly id: string;
   readonly #opts: HostOptions;
-  readonly #plugins = new Map<string, ActorPlugin>();
+  readonly #served = new Map<string, Served>();
   readonly #activations = new ActivationTable();
+  /** Stateless workers: identity → local activations, used round-robin. */
+  readonly #workers = new Map<string, { pool: Activation[]; next: number }>();
+  readonly #retiring = new Set<Activation>();
   readonly #identity: LocalIdentity;
   readonly #pool: PeerPool;
   readonly #router: ActorRouter;
-  #server: WireServer | undefined;
-  #leaseTtlMs = 0;
-  /** The lease is certainly valid until this time (measured from when we *sent* the last good renewal). */
-  #leaseValidUntil = 0;
-  #renewTimer: NodeJS.Timeout | undefined;
-  #stopping = false;
-  #fenced = false;
+  readonly #lease: HostLease;
   readonly #startedAt = Date.now();
+  #server: WireServer | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #stopping = false;
 
   constructor(opts: HostOptions) {
     this.#opts = opts;
     // A fresh suffix per process start: a restarted host is a new member, never mistaken for the old one.
     this.id = `${opts.name}-${randomBytes(3).toString('hex')}`;
-    for (const plugin of opts.plugins) this.#plugins.set(plugin.interface.name, plugin);
+    for (const plugin of opts.plugins) {
+      const o = plugin.interface.options;
+      this.#served.set(plugin.interface.name, {
+        plugin,
+        interleave: new Set(o.interleave ?? []),
+        idleTimeoutMs: o.idleTimeoutMs ?? opts.idleTimeoutMs,
+        maxLocal: o.stateless ? ((typeof o.stateless === 'object' ? o.stateless.maxLocal : undefined) ?? availableParallelism()) : 0,
+      });
+    }
     this.#identity = { cluster: opts.cluster, secret: opts.secret, node: this.id, role: 'host' };
     this.#pool = new PeerPool({ identity: this.#identity, log: opts.log.warn });
-    this.#router = new ActorRouter({ placement: opts.placement, pool: this.#pool, local: { hostId: this.id, handle: (env) => this.#answerLocal(env) } });
+    this.#router = new ActorRouter({
+      placement: opts.placement,
+      pool: this.#pool,
+      local: { hostId: this.id, handle: (env) => this.#answerLocal(env), statelessHere: (iface) => (this.#served.get(iface)?.maxLocal ?? 0) > 0 },
+    });
+    this.#lease = new HostLease({
+      placement: opts.placement,
+      info: () => this.info(),
+      load: () => this.#activations.size,
+      fence: () => this.#deactivateAll(false),
+      log: opts.log,
+    });
   }
 
   get url(): string {
@@ -80,8 +113,10 @@ export class Host {
       onRequest: (env, peer) => this.#onRequest(env, peer),
       log: this.#opts.log.warn,
     });
-    await this.#register();
-    this.#scheduleRenewal();
+    await this.#lease.start();
+    const shortestIdle = Math.min(...[...this.#served.values()].map((s) => s.idleTimeoutMs), MAX_SWEEP_MS * 4);
+    this.#sweeper = setInterval(() => this.#sweepIdle(), Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(shortestIdle / 4))));
+    this.#sweeper.unref();
   }
 
   info(): HostInfo {
@@ -92,74 +127,33 @@ export class Host {
       pid: process.pid,
       startedAt: this.#startedAt,
       load: this.#activations.size,
-      interfaces: [...this.#plugins.values()].map((p) => ({
-        name: p.interface.name,
-        fingerprint: p.interface.fingerprint,
-        protocol: JSON.stringify(p.interface.protocol),
+      interfaces: [...this.#served.values()].map(({ plugin, maxLocal }) => ({
+        name: plugin.interface.name,
+        fingerprint: plugin.interface.fingerprint,
+        protocol: JSON.stringify(plugin.interface.protocol),
+        stateless: maxLocal > 0,
       })),
     };
   }
 
-  /** Graceful stop: refuse new work, deactivate everything, give up the lease, close. */
+  /** Graceful stop: refuse new work, deactivate everything (running onDeactivate), give up the lease, close. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    clearTimeout(this.#renewTimer);
-    await this.#deactivateAll();
+    clearInterval(this.#sweeper);
+    this.#lease.stop();
+    await this.#deactivateAll(true);
     await this.#opts.placement.unregister(this.id).catch(() => {});
     await this.#server?.close();
     await this.#pool.close();
     await this.#opts.placement.close();
   }
 
-  // ---- lease -------------------------------------------------------------------------------
-
-  async #register(): Promise<void> {
-    const sentAt = Date.now();
-    this.#leaseTtlMs = await this.#opts.placement.register(this.info());
-    this.#leaseValidUntil = sentAt + this.#leaseTtlMs;
-    this.#fenced = false;
-  }
-
-  #scheduleRenewal(): void {
-    if (this.#stopping) return;
-    this.#renewTimer = setTimeout(() => void this.#renew(), Math.max(50, Math.floor(this.#leaseTtlMs / RENEWALS_PER_TTL)));
-  }
-
-  async #renew(): Promise<void> {
-    const sentAt = Date.now();
-    try {
-      const known = await this.#opts.placement.renew(this.id, this.#activations.size);
-      if (known) {
-        this.#leaseValidUntil = sentAt + this.#leaseTtlMs;
-      } else {
-        // Placement forgot us (it restarted, or our lease ran out): none of our positions are ours any more.
-        this.#opts.log.warn('placement no longer knows this host; deactivating all actors and registering again');
-        await this.#fence();
-        await this.#register();
-      }
-    } catch (err) {
-      this.#opts.log.warn(`lease renewal failed: ${(err as Error).message}`);
-      if (Date.now() >= this.#leaseValidUntil - this.#leaseTtlMs * FENCE_MARGIN) {
-        // Self-fencing: stop our activations before placement could hand them to another host.
-        this.#opts.log.warn('lease about to expire; deactivating all actors until placement is back');
-        await this.#fence();
-      }
-    } finally {
-      this.#scheduleRenewal();
-    }
-  }
-
-  async #fence(): Promise<void> {
-    this.#fenced = true;
-    await this.#deactivateAll(false);
-  }
-
-  // ---- calls -------------------------------------------------------------------------------
+  // ---- incoming calls ------------------------------------------------------------------------
 
   #onRequest(env: Envelope, peer: Peer): void {
-    if (env.kind === 'CANCEL') return; // cancellation arrives with the finer call semantics
-    this.#answer(env).then((answer) => {
+    if (env.kind === 'CANCEL') return; // the caller's deadline already covers abandoned calls
+    void this.#answer(env).then((answer) => {
       if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
     });
   }
@@ -173,37 +167,59 @@ export class Host {
     const identity = `${env.iface}/${env.key}`;
     try {
       if (this.#stopping) throw new KoalaError('SHUTTING_DOWN', `host ${this.id} is shutting down; retry`);
-      const plugin = this.#plugins.get(env.iface);
-      if (plugin === undefined) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} does not serve ${env.iface}`);
-      const message = methodOf(plugin.interface, env.method);
+      const served = this.#served.get(env.iface);
+      if (served === undefined) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} does not serve ${env.iface}`);
+      const message = methodOf(served.plugin.interface, env.method);
       const args = decodeArgs(message, env.payload);
-      const target = await this.#activations.obtain(identity, () => this.#activate(plugin, env.key));
-      if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
-      const method = target.instance[env.method] as (...a: unknown[]) => unknown;
-      const value = await target.enqueue(() => method.apply(target.instance, args));
-      return { kind: 'RESPONSE', payload: encodeResult(plugin.interface, message, value) };
+      const chain = env.chain || newChainId();
+      const path = pathFromHeaders(env.headers);
+      const turn = { chain, deadline: env.deadline, path, interleave: served.interleave.has(env.method) };
+      for (;;) {
+        const target = served.maxLocal > 0 ? await this.#worker(served, env.key) : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
+        if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
+        const method = target.instance[env.method] as (...a: unknown[]) => unknown;
+        const ctx = { chain, deadline: env.deadline, path: [...path, identity] };
+        try {
+          const value = await target.enqueue(() => runInCall(ctx, () => method.apply(target.instance, args)), turn);
+          return { kind: 'RESPONSE', payload: encodeResult(served.plugin.interface, message, value) };
+        } catch (err) {
+          if (err instanceof ActivationGone) continue; // it closed under us: the next one takes the call
+          throw err;
+        }
+      }
     } catch (err) {
       return { kind: 'ERROR', payload: encodeError(err, identity) };
     }
   }
 
+  // ---- activation ----------------------------------------------------------------------------
+
   /** Activates the actor here if placement says it lives here; otherwise yields its real position. */
   async #activate(plugin: ActorPlugin, key: string): Promise<Activation | Position> {
-    if (this.#fenced) throw new KoalaError('LEASE_LOST', `host ${this.id} lost its placement lease; the call can be retried`);
+    if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
     const position = await this.#opts.placement.locate(plugin.interface.name, key);
     if (position.host !== this.id) return position;
+    return this.#start(plugin, key, position.epoch);
+  }
+
+  async #start(plugin: ActorPlugin, key: string, epoch: number): Promise<Activation> {
     const instance = new plugin.implementation() as object & ActorLifecycle;
+    const activation = new Activation(plugin.interface, key, instance, epoch);
     bindActor(instance, {
       iface: plugin.interface,
       key,
       hostId: this.id,
       getProxy: (iface, id) => this.proxy(iface, id),
+      registerTimer: (callback, dueMs, periodMs) =>
+        startTimer(activation, callback, dueMs, periodMs, (err) => this.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`)),
+      deactivateOnIdle: () => this.#retireWhenQuiet(activation),
     });
-    const activation = new Activation(plugin.interface, key, instance, position.epoch);
     if (typeof instance.onActivate === 'function') {
+      const chain = newChainId();
       try {
-        await activation.enqueue(() => instance.onActivate!());
+        await activation.enqueue(() => runInCall({ chain, deadline: 0, path: [activation.identity] }, () => instance.onActivate!()), { chain, deadline: 0 });
       } catch (err) {
+        activation.state = 'dead';
         throw new KoalaError('ACTIVATION_FAILED', `${activation.identity} failed to activate: ${(err as Error).message}`, {
           name: 'ActivationError',
           actor: activation.identity,
@@ -211,42 +227,102 @@ export class Host {
         });
       }
     }
-    this.#opts.log.debug(`activated ${activation.identity} (epoch ${position.epoch})`);
+    this.#opts.log.debug(`activated ${activation.identity} (epoch ${epoch})`);
     return activation;
   }
 
-  async #deactivate(activation: Activation, release: boolean): Promise<void> {
-    const instance = activation.instance as ActorLifecycle;
-    try {
-      if (typeof instance.onDeactivate === 'function') await activation.enqueue(() => instance.onDeactivate!());
-    } catch (err) {
-      this.#opts.log.warn(`${activation.identity} onDeactivate failed: ${(err as Error).message}`);
+  /** A stateless worker for this id: an idle one, else a new one while under the limit, else round-robin. */
+  async #worker(served: Served, key: string): Promise<Activation> {
+    const identity = `${served.plugin.interface.name}/${key}`;
+    let workers = this.#workers.get(identity);
+    if (workers === undefined) this.#workers.set(identity, (workers = { pool: [], next: 0 }));
+    const live = workers.pool.filter((a) => a.state === 'active');
+    const idle = live.find((a) => a.quiet);
+    if (idle !== undefined) return idle;
+    if (live.length < served.maxLocal) {
+      const fresh = await this.#start(served.plugin, key, 0);
+      workers.pool.push(fresh);
+      return fresh;
     }
-    this.#activations.delete(activation);
-    if (release) {
-      await this.#opts.placement.release(activation.iface.name, activation.key, this.id, activation.epoch).catch(() => {});
+    workers.next = (workers.next + 1) % live.length;
+    return live[workers.next]!;
+  }
+
+  #retireWhenQuiet(activation: Activation): void {
+    this.#retiring.add(activation);
+    // After the current turn has finished (it is the one asking).
+    setImmediate(() => this.#sweepIdle());
+  }
+
+  #sweepIdle(): void {
+    const now = Date.now();
+    for (const activation of this.#allActivations()) {
+      if (activation.state !== 'active' || !activation.quiet) continue;
+      const idleMs = this.#served.get(activation.iface.name)!.idleTimeoutMs;
+      if (this.#retiring.has(activation) || now - activation.lastActiveAt >= idleMs) void this.#deactivate(activation, true);
     }
   }
 
-  async #deactivateAll(release = true): Promise<void> {
-    await Promise.all(this.#activations.values().map((a) => this.#deactivate(a, release)));
+  #allActivations(): Activation[] {
+    const all = this.#activations.values();
+    for (const { pool } of this.#workers.values()) all.push(...pool);
+    return all;
   }
 
-  /** A typed proxy for calls made by actors on this host. */
+  #deactivate(activation: Activation, release: boolean): Promise<void> {
+    const close = async () => {
+      const instance = activation.instance as ActorLifecycle;
+      try {
+        await activation.close(() => (typeof instance.onDeactivate === 'function' ? instance.onDeactivate() : undefined));
+      } catch (err) {
+        this.#opts.log.warn(`${activation.identity} onDeactivate failed: ${(err as Error).message}`);
+      }
+      this.#retiring.delete(activation);
+      this.#opts.log.debug(`deactivated ${activation.identity}`);
+      if (release && activation.epoch > 0) {
+        await this.#opts.placement.release(activation.iface.name, activation.key, this.id, activation.epoch).catch(() => {});
+      }
+    };
+    const workers = this.#workers.get(activation.identity);
+    if (workers?.pool.includes(activation)) {
+      return close().finally(() => {
+        workers.pool = workers.pool.filter((a) => a !== activation);
+        if (workers.pool.length === 0) this.#workers.delete(activation.identity);
+      });
+    }
+    return this.#activations.retire(activation, close);
+  }
+
+  async #deactivateAll(release: boolean): Promise<void> {
+    await Promise.all(this.#allActivations().map((a) => this.#deactivate(a, release)));
+  }
+
+  // ---- outgoing calls ------------------------------------------------------------------------
+
+  /** A typed proxy for calls made by actors on this host: the chain, deadline and path follow the caller. */
   proxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
     return createProxy(iface, id, async (target, key, message, args) => {
       const payload = encodeArgs(target, message, args);
-      const answer = await this.#router.forward({
+      const caller = currentCall();
+      const now = Date.now();
+      const budget = target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
+      const deadline = caller?.deadline ? Math.min(caller.deadline, now + budget) : now + budget;
+      if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${target.name}/${key}.${message.name}`);
+      const env: Outgoing = {
         iface: target.name,
         key,
         method: message.name,
-        chain: '',
-        deadline: Date.now() + this.#opts.callTimeoutMs,
+        chain: caller?.chain ?? newChainId(),
+        deadline,
         epoch: 0,
-        headers: {},
+        headers: caller ? { [PATH_HEADER]: caller.path.join(' ') } : ({} as Record<string, string>),
         payload,
-      });
-      const result = readAnswer(answer, message);
+      };
+      if (message.oneWay) {
+        void this.#router.forward(env).catch((err: Error) => this.#opts.log.warn(`one-way ${env.iface}/${key}.${env.method} failed: ${err.message}`));
+        return undefined;
+      }
+      const result = readAnswer(await this.#router.forward(env), message);
       return result.kind === 'value' ? result.value : undefined;
     });
   }

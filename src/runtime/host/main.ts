@@ -11,6 +11,7 @@ export interface HostChildConfig extends ChildBase {
   placement: PlacementTarget;
   listenHost: string;
   callTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 runChild<HostChildConfig>(async ({ config, log, ready, onStop }) => {
@@ -25,6 +26,7 @@ runChild<HostChildConfig>(async ({ config, log, ready, onStop }) => {
     plugins,
     placement,
     callTimeoutMs: config.callTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
     log,
   });
   onStop(() => host.stop());

@@ -39,9 +39,16 @@ export interface AvroProtocol {
   readonly messages: { readonly [name: string]: AvroMessage };
 }
 
-/** Named types of a protocol, indexed by their short name. */
+/** A named type's full name: its own namespace, else the protocol's (Avro lets schemas use either name). */
+type FullName<T extends AvroNamedType, NS> = T['namespace'] extends string
+  ? `${T['namespace']}.${T['name']}`
+  : NS extends string
+    ? `${NS}.${T['name']}`
+    : never;
+
+/** Named types of a protocol, indexed by their short and their full name. */
 export type NamedTypes<P extends AvroProtocol> = P['types'] extends readonly AvroNamedType[]
-  ? { [T in P['types'][number] as T['name']]: T }
+  ? { [T in P['types'][number] as T['name'] | FullName<T, P['namespace']>]: T }
   : {};
 
 type Primitive<S extends string> = S extends 'null'

@@ -2,6 +2,82 @@
 // narrow, typed views. avsc 5 is CommonJS: a default import is the only form that works at run time.
 import avro from 'avsc';
 
+// avsc believes the item count that heads each array and map block. In untrusted input (a frame,
+// an argument payload) a count like 2^40 makes decoding spin for hours on a 14-byte buffer. Every
+// map entry and every array item of a non-empty type takes at least one byte, so a block may not
+// claim more items than there are bytes left; if it does, the input is treated as truncated.
+interface Tap {
+  buf: Buffer;
+  pos: number;
+  readLong(): number;
+  skipLong(): void;
+  readString(): string;
+  _invalidate(): void;
+}
+interface InternalType {
+  readonly typeName: string;
+  _read(tap: Tap): unknown;
+}
+
+function blockCount(tap: Tap): number {
+  let n = tap.readLong();
+  if (n < 0) {
+    n = -n;
+    tap.skipLong(); // block size in bytes
+  }
+  return n;
+}
+
+const zeroWidthCache = new WeakMap<object, boolean>();
+/** Whether values of the type can encode to zero bytes (null, fixed(0), records of such fields). */
+function zeroWidth(type: InternalType): boolean {
+  let zero = zeroWidthCache.get(type);
+  if (zero === undefined) {
+    zeroWidthCache.set(type, false); // recursion through a record cannot be zero-width
+    const t = type as InternalType & { size?: number; fields?: readonly { type: InternalType }[]; underlyingType?: InternalType };
+    if (t.typeName === 'null') zero = true;
+    else if (t.typeName === 'fixed') zero = t.size === 0;
+    else if (t.typeName === 'record' || t.typeName === 'error') zero = (t.fields ?? []).every((f) => zeroWidth(f.type));
+    else if (t.typeName.startsWith('logical:') && t.underlyingType) zero = zeroWidth(t.underlyingType);
+    else zero = false;
+    zeroWidthCache.set(type, zero);
+  }
+  return zero;
+}
+
+(avro.types.ArrayType.prototype as unknown as InternalType)._read = function (this: { itemsType: InternalType }, tap: Tap): unknown[] {
+  const items = this.itemsType;
+  let val: unknown[] | undefined;
+  let i = 0;
+  let n: number;
+  while ((n = blockCount(tap))) {
+    if (n > tap.buf.length - tap.pos && !zeroWidth(items)) {
+      tap._invalidate();
+      return [];
+    }
+    val ??= new Array<unknown>(n);
+    while (n--) val[i++] = items._read(tap);
+  }
+  return val ?? [];
+};
+
+(avro.types.MapType.prototype as unknown as InternalType)._read = function (this: { valuesType: InternalType }, tap: Tap): Record<string, unknown> {
+  const values = this.valuesType;
+  const val: Record<string, unknown> = {};
+  let n: number;
+  while ((n = blockCount(tap))) {
+    if (n > tap.buf.length - tap.pos) {
+      tap._invalidate();
+      return {};
+    }
+    while (n--) {
+      const key = tap.readString();
+      val[key] = values._read(tap);
+    }
+  }
+  return val;
+};
+
 /** An Avro type able to encode into a caller-owned buffer (no allocation per message). */
 export interface AvroType<T = unknown> {
   /** Writes `value` at `pos`; returns the new position, or a negative number (−needed) when `buf` is too small. */
@@ -43,5 +119,6 @@ export function typeForSchema<T>(schema: unknown): AvroType<T> {
 
 /** Parses Avro IDL (`.avdl` text without imports) into protocol JSON. */
 export function readIdl(idl: string): object {
-  return avro.readProtocol(idl) as object;
+  // By default avsc turns every `void` message into a one-way one; in Avro IDL only `oneway` does.
+  return avro.readProtocol(idl, { ackVoidMessages: true } as Parameters<typeof avro.readProtocol>[1]) as object;
 }

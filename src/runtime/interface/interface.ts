@@ -5,10 +5,17 @@ import { readIdl, serviceForProtocol, type AvroService } from './avro.ts';
 import type { AvroProtocol, MethodArgs, MethodName, MethodResult } from './avro-types.ts';
 
 export interface InterfaceOptions {
-  /** Reentrancy along a call chain (default true). */
+  /** Reentrancy along a call chain (default true): A → B → A runs A's nested call at once. */
   readonly reentrant?: boolean;
-  /** Several local activations per host, used round-robin (Orleans' StatelessWorker). */
-  readonly stateless?: boolean;
+  /** Methods that may run beside other turns (read-only queries): they never wait for the mailbox. */
+  readonly interleave?: readonly string[];
+  /** Stateless worker (Orleans' [StatelessWorker]): up to `maxLocal` activations per host and id, used round-robin, no placement. */
+  readonly stateless?: boolean | { readonly maxLocal?: number };
+  /** Deactivate after this long without calls (ms); overrides the host group's `idleTimeout`. */
+  readonly idleTimeoutMs?: number;
+  /** Default deadline of calls to this interface (ms), and per method. Callers may shorten it. */
+  readonly timeoutMs?: number;
+  readonly methodTimeoutsMs?: Readonly<Record<string, number>>;
 }
 
 export interface ActorInterface<P extends AvroProtocol = AvroProtocol> {

@@ -9,6 +9,9 @@ export type Invoker = (iface: ActorInterface, key: string, message: AvroMessageT
 export function canonicalKey(id: string | number | bigint): string {
   if (typeof id === 'string') return id;
   if (typeof id === 'number' && !Number.isInteger(id)) throw new TypeError(`actor id ${id} is not an integer or a string`);
+  // Beyond 2^53 a number no longer holds the integer that was written (2^53 + 1 becomes 2^53, someone
+  // else's actor) and prints in exponent form (1e21 ≠ 1000000000000000000000n).
+  if (typeof id === 'number' && !Number.isSafeInteger(id)) throw new TypeError(`actor id ${id} is too large for a number: pass it as a bigint or a string`);
   return String(id);
 }
 

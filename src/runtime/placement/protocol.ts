@@ -12,6 +12,7 @@ export const interfaceInfoSchema = {
     { name: 'name', type: 'string' },
     { name: 'fingerprint', type: 'string' },
     { name: 'protocol', type: 'string' },
+    { name: 'stateless', type: 'boolean', default: false },
   ],
 } as const;
 
@@ -53,6 +54,8 @@ export interface InterfaceInfo {
   fingerprint: string;
   /** The protocol's JSON, so that clients can encode calls without loading plugins. */
   protocol: string;
+  /** Stateless worker: any serving host takes any call; no position is recorded. */
+  stateless: boolean;
 }
 
 export interface HostInfo {

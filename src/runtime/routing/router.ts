@@ -1,6 +1,7 @@
 // Routes calls to the host that owns the target actor. Positions are cached, so steady-state
 // calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
-import { KoalaError } from '../errors/errors.ts';
+import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { DeadlineTracker } from '../util/deadlines.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import type { Outgoing } from '../wire/peer.ts';
@@ -12,12 +13,19 @@ export interface RouterOptions {
   placement: Placement;
   pool: PeerPool;
   /** This process's host id and in-process handler: calls to local actors skip the network. */
-  local?: { hostId: string; handle: (env: Envelope) => Promise<Envelope> };
+  local?: {
+    hostId: string;
+    handle: (env: Envelope) => Promise<Envelope>;
+    /** Stateless workers of interfaces this host serves run here, never elsewhere (as in Orleans). */
+    statelessHere: (iface: string) => boolean;
+  };
 }
 
 export class ActorRouter {
   readonly #opts: RouterOptions;
   readonly #positions = new Map<string, Position>();
+  readonly #deadlines = new DeadlineTracker<number>();
+  #localCalls = 0;
 
   constructor(opts: RouterOptions) {
     this.#opts = opts;
@@ -26,13 +34,14 @@ export class ActorRouter {
   /** Sends a request to the actor's owner; resolves with the RESPONSE or ERROR envelope. */
   async forward(env: Outgoing): Promise<Envelope> {
     const id = `${env.iface}/${env.key}`;
+    const local = this.#opts.local;
+    if (local?.statelessHere(env.iface)) return this.#handleLocally(local.handle, { ...env, id: 0, kind: 'REQUEST' });
     let position = this.#positions.get(id) ?? (await this.#locate(id, env.iface, env.key));
     for (let attempt = 0; ; attempt++) {
       const request = { ...env, epoch: position.epoch };
-      const local = this.#opts.local;
       let answer: Envelope;
       if (local !== undefined && position.host === local.hostId) {
-        answer = await local.handle({ ...request, id: 0, kind: 'REQUEST' });
+        answer = await this.#handleLocally(local.handle, { ...request, id: 0, kind: 'REQUEST' });
       } else {
         try {
           answer = await (await this.#opts.pool.get(position.address)).request(request);
@@ -47,6 +56,19 @@ export class ActorRouter {
       position = positionType.fromBuffer(answer.payload);
       this.#positions.set(id, position);
     }
+  }
+
+  /** In-process calls get the same deadline behaviour as remote ones: a TimeoutError when it passes. */
+  #handleLocally(handle: (env: Envelope) => Promise<Envelope>, env: Envelope): Promise<Envelope> {
+    if (env.deadline <= 0) return handle(env);
+    const key = ++this.#localCalls;
+    return new Promise<Envelope>((resolve, reject) => {
+      this.#deadlines.add(key, env.deadline, () => reject(new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`)));
+      handle(env).then(
+        (answer) => this.#deadlines.remove(key) && resolve(answer),
+        (err: unknown) => this.#deadlines.remove(key) && reject(err),
+      );
+    });
   }
 
   /** Forgets every cached position on a host (it left or its connection died). */

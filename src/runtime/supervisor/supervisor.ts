@@ -105,7 +105,7 @@ export class Supervisor {
         name,
         role: 'host' as const,
         entry: ENTRIES.host,
-        config: { ...base, name, group: group.name, plugins: group.plugins, placement: target, listenHost: manifest.gateway.host, callTimeoutMs: manifest.gateway.requestTimeoutMs } satisfies HostChildConfig,
+        config: { ...base, name, group: group.name, plugins: group.plugins, placement: target, listenHost: manifest.gateway.host, callTimeoutMs: manifest.gateway.requestTimeoutMs, idleTimeoutMs: group.idleTimeoutMs } satisfies HostChildConfig,
       }));
       const gateway = {
         name: 'gateway',

@@ -1,7 +1,7 @@
 // Outgoing connections: one reused Peer per remote address, re-dialled with backoff after loss.
 import WebSocket from 'ws';
 import { KoalaError } from '../errors/errors.ts';
-import { offerHandshake, type LocalIdentity } from './handshake.ts';
+import { EarlyFrames, offerHandshake, type LocalIdentity } from './handshake.ts';
 import { Peer, type RequestHandler } from './peer.ts';
 import { replyError } from './rpc.ts';
 import { MAX_FRAME_BYTES } from './server.ts';
@@ -27,10 +27,11 @@ export function connect(url: string, opts: ConnectOptions): Promise<Peer> {
     };
     ws.once('error', fail);
     ws.once('open', () => {
-      offerHandshake(ws, opts.identity).then((remote) => {
+      const early = new EarlyFrames();
+      offerHandshake(ws, opts.identity, early).then((remote) => {
         ws.off('error', fail);
         ws.on('error', () => {});
-        resolve(new Peer(ws, remote, { onRequest: opts.onRequest ?? refuseRequests, ...(opts.log ? { log: opts.log } : {}) }));
+        resolve(new Peer(ws, remote, { onRequest: opts.onRequest ?? refuseRequests, early: early.take(), ...(opts.log ? { log: opts.log } : {}) }));
       }, fail);
     });
   });

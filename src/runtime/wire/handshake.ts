@@ -35,12 +35,36 @@ function frame(h: Partial<Handshake> & Pick<Handshake, 'kind'>): Buffer {
   });
 }
 
-function nextHandshake(ws: WebSocket, expected: string): Promise<Handshake> {
+/**
+ * Frames the remote sends right behind its WELCOME can arrive in the same TCP chunk; ws then emits
+ * them synchronously, one after the other, before the code awaiting the handshake could listen.
+ * EarlyFrames starts listening the moment the last handshake frame is read and keeps them for the Peer.
+ */
+export class EarlyFrames {
+  readonly #frames: { data: Buffer; isBinary: boolean }[] = [];
+  #stop: (() => void) | undefined;
+
+  listen(ws: WebSocket): void {
+    const keep = (data: Buffer, isBinary: boolean) => void this.#frames.push({ data, isBinary });
+    ws.on('message', keep);
+    this.#stop = () => ws.off('message', keep);
+  }
+
+  /** Stops listening; returns what arrived, in order. */
+  take(): { data: Buffer; isBinary: boolean }[] {
+    this.#stop?.();
+    this.#stop = undefined;
+    return this.#frames.splice(0);
+  }
+}
+
+function nextHandshake(ws: WebSocket, expected: string, early?: EarlyFrames): Promise<Handshake> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new KoalaError('UNREACHABLE', `no ${expected} from peer within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
     const onMessage = (data: Buffer) => {
       try {
         done(undefined, handshakeType.fromBuffer(data));
+        early?.listen(ws);
       } catch {
         done(new KoalaError('BAD_FRAME', `peer sent something that is not a Koala handshake (expected ${expected})`));
       }
@@ -84,12 +108,13 @@ export async function acceptHandshake(ws: WebSocket, local: LocalIdentity): Prom
   return { node: hello.node, role: hello.role, cluster: hello.cluster };
 }
 
-export async function offerHandshake(ws: WebSocket, local: LocalIdentity): Promise<PeerIdentity> {
+/** Runs the client side; pass `early` to keep frames that follow WELCOME (see EarlyFrames). */
+export async function offerHandshake(ws: WebSocket, local: LocalIdentity, early?: EarlyFrames): Promise<PeerIdentity> {
   const challenge = await nextHandshake(ws, 'CHALLENGE');
   if (challenge.kind !== 'CHALLENGE') throw new KoalaError('BAD_FRAME', `expected CHALLENGE, got ${challenge.kind}`);
   const nonceC = randomBytes(16);
   ws.send(frame({ kind: 'HELLO', cluster: local.cluster, node: local.node, role: local.role, nonce: nonceC, proof: proof(local.secret, 'hello', local.cluster, challenge.nonce, nonceC) }));
-  const answer = await nextHandshake(ws, 'WELCOME');
+  const answer = await nextHandshake(ws, 'WELCOME', early);
   if (answer.kind === 'REJECT') throw new KoalaError('AUTH_FAILED', `${answer.code}: ${answer.message}`);
   const expected = proof(local.secret, 'welcome', local.cluster, nonceC, challenge.nonce);
   if (answer.kind !== 'WELCOME' || answer.proof.length !== expected.length || !timingSafeEqual(answer.proof, expected)) {

@@ -18,6 +18,8 @@ export interface PeerOptions {
   /** Ping interval; a peer that misses a whole interval is considered dead. */
   heartbeatMs?: number;
   log?: (line: string) => void;
+  /** Frames that arrived before the Peer existed (right behind the handshake); handled first. */
+  early?: readonly { data: Buffer; isBinary: boolean }[];
 }
 
 interface Pending {
@@ -29,6 +31,8 @@ interface Pending {
 
 const DEADLINE_SWEEP_MS = 20;
 const MAX_ID = 2 ** 52;
+/** A batch is sent as soon as it reaches this size. */
+const MAX_BATCH_BYTES = 1024 * 1024;
 
 export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
 
@@ -58,6 +62,7 @@ export class Peer {
     if (heartbeatMs > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs).unref();
     }
+    for (const frame of opts.early ?? []) this.#onFrame(frame.data, frame.isBinary);
   }
 
   get closed(): boolean {
@@ -74,11 +79,12 @@ export class Peer {
     const id = this.#nextId;
     this.#nextId = id >= MAX_ID ? 1 : id + 1;
     return new Promise<Envelope>((resolve, reject) => {
+      // Encode first: an envelope that does not match the schema rejects and leaves nothing pending.
+      this.#enqueue({ ...env, id, kind: 'REQUEST' });
       this.#pending.set(id, { resolve, reject, deadline: env.deadline, what: `${env.iface}/${env.key}.${env.method}` });
       if (env.deadline > 0 && this.#sweeper === undefined) {
         this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
       }
-      this.#enqueue({ ...env, id, kind: 'REQUEST' });
     });
   }
 
@@ -107,6 +113,12 @@ export class Peer {
 
   #enqueue(env: Envelope): void {
     this.#writer.write(env);
+    if (this.#writer.size >= MAX_BATCH_BYTES) {
+      // A batch must stay far below the frame limit the remote enforces (it closes the connection on
+      // a bigger frame); past this size batching gains nothing anyway.
+      this.#flush();
+      return;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // setImmediate runs after the poll phase: everything this turn produced shares one frame,

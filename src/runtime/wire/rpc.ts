@@ -8,7 +8,8 @@ import { errorRecordType, positionType, type Envelope, type Position } from './s
 
 export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
   const message = iface.service.message(method);
-  if (message === undefined) {
+  // avsc looks the name up in a plain object: `constructor`, `toString`… must not pass for methods.
+  if (message === undefined || !iface.service.messages.includes(message)) {
     const known = iface.service.messages.map((m) => m.name).join(', ');
     throw new KoalaError('UNKNOWN_METHOD', `${iface.name} has no method "${method}" (it has: ${known || 'none'})`);
   }

@@ -1,6 +1,6 @@
 // Accepts WebSocket connections, runs the handshake and turns each into a Peer.
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { acceptHandshake, type LocalIdentity } from './handshake.ts';
 import { Peer, type RequestHandler } from './peer.ts';
 
@@ -18,6 +18,9 @@ export interface WireServerOptions {
 export class WireServer {
   readonly #wss: WebSocketServer;
   readonly #peers = new Set<Peer>();
+  /** Connections still in the handshake: not peers yet, but they hold the server open. */
+  readonly #handshaking = new Set<WebSocket>();
+  #closing = false;
 
   private constructor(wss: WebSocketServer) {
     this.#wss = wss;
@@ -35,14 +38,21 @@ export class WireServer {
       });
       wss.on('connection', (ws) => {
         ws.on('error', () => {});
+        server.#handshaking.add(ws);
         acceptHandshake(ws, opts.identity).then(
           (remote) => {
+            server.#handshaking.delete(ws);
+            if (server.#closing) {
+              ws.close(1001, 'shutting down');
+              return;
+            }
             const peer = new Peer(ws, remote, { onRequest: opts.onRequest, ...(opts.log ? { log: opts.log } : {}) });
             server.#peers.add(peer);
             peer.onClose(() => server.#peers.delete(peer));
             opts.onPeer?.(peer);
           },
           (err: Error) => {
+            server.#handshaking.delete(ws);
             opts.log?.(`refused a connection: ${err.message}`);
             ws.terminate();
           },
@@ -66,7 +76,10 @@ export class WireServer {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     for (const peer of this.#peers) peer.close(1001, 'shutting down');
+    // Otherwise the listening socket stays open until their handshake times out (5 s).
+    for (const ws of this.#handshaking) ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 }

@@ -21,6 +21,8 @@ export class ServiceTable {
   }
 
   dispatch(env: Envelope, peer: Peer): void {
+    // Services answer quickly and cannot be interrupted: a CANCEL has nothing to stop (and must not run the method).
+    if (env.kind === 'CANCEL') return;
     const service = this.#services.get(env.iface);
     if (service === undefined) {
       replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', `this process does not serve ${env.iface}`));

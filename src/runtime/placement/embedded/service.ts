@@ -42,8 +42,15 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   renew(hostId: string, load: number): boolean {
     const lease = this.#hosts.get(hostId);
     if (lease === undefined) return false;
+    const now = this.#now();
+    if (lease.expiresAt <= now) {
+      // Too late, even if the sweep has not noticed yet: locate() may already have granted this
+      // host's positions elsewhere, so the lease cannot be revived. The host must fence and re-register.
+      this.#drop(hostId, 'lease expired');
+      return false;
+    }
     lease.info.load = load;
-    lease.expiresAt = this.#now() + this.#opts.leaseTtlMs;
+    lease.expiresAt = now + this.#opts.leaseTtlMs;
     return true;
   }
 
@@ -72,6 +79,10 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
       throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${this.#interfaceList()})`);
     }
     const chosen = this.#opts.strategy(candidates, iface, key, now);
+    if (chosen.info.interfaces.some((i) => i.name === iface && i.stateless)) {
+      // Stateless workers have no single owner: any host will do, and nothing is recorded.
+      return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
+    }
     const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
     this.#positions.set(id, position);
     return position;
