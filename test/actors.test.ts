@@ -160,3 +160,11 @@ test('typed errors carry name, code, message, actor and remote stack', async (t)
   t.like(err, { name: 'RangeError', code: 'ACTOR_ERROR', message: 'nope', actor: 'IMailbox/err' });
   t.regex(err?.remoteStack ?? '', /RangeError: nope\n\s+at Mailbox\.boom/);
 });
+
+test('one-way messages are fire-and-forget and still delivered', async (t) => {
+  const j = cluster.client.getProxy(IJournal, 'oneway');
+  t.is(await j.post('first'), undefined);
+  await j.post('second');
+  await waitFor('one-way delivery', async () => (await j.entries('')).length === 2, 5000);
+  t.deepEqual(await j.entries(''), ['first', 'second']);
+});

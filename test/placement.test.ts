@@ -17,7 +17,7 @@ import { CLUSTER, SECRET, delay, identity, listen, rejection } from './helpers/u
 
 const TTL = 1000;
 
-function host(id: string, interfaces: string[], load = 0): HostInfo {
+function host(id: string, interfaces: string[], load = 0, stateless: string[] = []): HostInfo {
   return {
     id,
     group: 'host',
@@ -25,7 +25,12 @@ function host(id: string, interfaces: string[], load = 0): HostInfo {
     pid: 1,
     startedAt: 0,
     load,
-    interfaces: interfaces.map((name) => ({ name, fingerprint: `fp-${name}`, protocol: JSON.stringify({ protocol: name, messages: {} }) })),
+    interfaces: interfaces.map((name) => ({
+      name,
+      fingerprint: `fp-${name}`,
+      protocol: JSON.stringify({ protocol: name, messages: {} }),
+      stateless: stateless.includes(name),
+    })),
   };
 }
 
@@ -242,6 +247,21 @@ test('unregister drops the host with its positions; unknown hosts are ignored', 
   t.true(logs.includes('host a left; released 1 position'));
   t.is(svc.unregister('nobody'), null);
   t.is(svc.locate('IPlayer', '1').host, 'b');
+});
+
+test('stateless workers: any serving host, epoch 0, nothing recorded', (t) => {
+  const { svc } = service(STRATEGIES.random);
+  svc.register(host('a', ['IWorker', 'IPlayer'], 0, ['IWorker']));
+  svc.register(host('b', ['IWorker'], 0, ['IWorker']));
+  const hosts = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const pos = svc.locate('IWorker', '1');
+    t.is(pos.epoch, 0);
+    hosts.add(pos.host);
+  }
+  t.deepEqual([...hosts].sort(), ['a', 'b'], 'the same id may be served anywhere');
+  t.is(svc.positionCount, 0);
+  t.true(svc.locate('IPlayer', '1').epoch > 0, 'other interfaces of the host keep single activation');
 });
 
 test('the strategy sees only live hosts serving the interface, with the identity and the clock', (t) => {
