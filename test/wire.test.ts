@@ -30,6 +30,7 @@ import {
   rawServer,
   rejection,
   until,
+  within,
 } from './helpers/unit-wire.ts';
 
 /** Avro zig-zag varint of a long, for hand-made hostile frames. */
@@ -471,10 +472,10 @@ async function badFrameCase(t: import('ava').ExecutionContext, send: (ws: WebSoc
 
   send(victim.ws);
 
-  const closed = await victim.closed;
+  const closed = await within(victim.closed, 3000, 'the close');
   t.is(closed.code, 1007);
   t.regex(closed.reason, reason);
-  const error = await rejection(pending);
+  const error = await rejection(within(pending, 3000, 'the pending request'));
   t.is(error.code, 'CONNECTION_LOST');
   t.true(victim.peer.closed);
   t.is((await rejection(victim.peer.request(outgoing()))).code, 'CONNECTION_LOST');

@@ -178,6 +178,15 @@ export async function rejection(promise: Promise<unknown>): Promise<KoalaError> 
   return result.err;
 }
 
+/** Fails (instead of hanging the test until ava's timeout) if `promise` does not settle in time. */
+export function within<T>(promise: Promise<T>, ms = 3000, what = 'promise'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

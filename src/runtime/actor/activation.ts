@@ -3,25 +3,26 @@
 // (reentrancy), or — for a non-reentrant interface — fails at once as a deadlock.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import type { ActorInterface } from '../interface/interface.ts';
+import { callSync, createSlotRunner, isAsyncFunction, pathOf, runInCall, type CallContext, type SlotRunner } from './call-context.ts';
 
-export interface TurnOptions {
-  /** The call chain the turn belongs to ('' = none). */
-  chain: string;
-  /** Absolute deadline (ms); a turn whose caller has given up is not run. 0 = none. */
-  deadline: number;
-  /** Runs beside other turns instead of waiting for the mailbox (read-only / interleaving methods). */
-  interleave?: boolean;
-  /** Counts as activity for idle deactivation (timer ticks do not). Default true. */
-  touch?: boolean;
-  /** The chain's path of identities, for the deadlock message. */
-  path?: readonly string[];
-}
+type Method = (...args: unknown[]) => unknown;
 
 interface Turn {
-  run: () => unknown;
-  opts: TurnOptions;
+  method: Method;
+  args: readonly unknown[];
+  ctx: CallContext;
+  touch: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** Answered (or expired): a later outcome is dropped. */
+  settled: boolean;
+}
+
+function settle(turn: Turn, value: unknown, failed: boolean): void {
+  if (turn.settled) return;
+  turn.settled = true;
+  if (failed) turn.reject(value);
+  else turn.resolve(value);
 }
 
 export type ActivationState = 'active' | 'deactivating' | 'dead';
@@ -31,28 +32,41 @@ export class ActivationGone extends Error {
   override name = 'ActivationGone';
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
 export class Activation {
   readonly iface: ActorInterface;
   readonly key: string;
   readonly identity: string;
   readonly instance: Record<string, unknown>;
-  /** The placement epoch this activation was granted under. */
+  /** The placement epoch this activation was granted under (0 = not placed: a stateless worker). */
   readonly epoch: number;
   readonly #reentrant: boolean;
   state: ActivationState = 'active';
   lastActiveAt = Date.now();
-  readonly #queue: Turn[] = [];
+  // Created on first use: an idle actor should cost as little memory as possible.
+  #queue: Turn[] | undefined;
   #head = 0;
-  /** The chain whose turn holds the mailbox; undefined when idle. */
+  /** The chain whose turn holds the mailbox; undefined when none does. */
   #holder: string | undefined;
   #busy = false;
-  #inFlight = 0;
-  readonly #disposers = new Set<() => void>();
+  /** The exclusive turn running now. */
+  #current: Turn | undefined;
+  /** Turns running beside the mailbox (re-entries, interleaving methods). */
+  #side: Set<Turn> | undefined;
+  #disposers: Set<() => void> | undefined;
+  /** The storage frame of this mailbox's async turns, made on the first one. */
+  #runner: SlotRunner | undefined;
+  /** Told when the activation becomes busy, so that someone sweeps its deadlines. */
+  readonly #watch: ((a: Activation) => void) | undefined;
 
-  constructor(iface: ActorInterface, key: string, instance: object, epoch: number) {
+  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void) {
+    this.#watch = watch;
     this.iface = iface;
     this.key = key;
-    this.identity = `${iface.name}/${key}`;
+    this.identity = identity;
     this.instance = instance as Record<string, unknown>;
     this.epoch = epoch;
     this.#reentrant = iface.options.reentrant !== false;
@@ -60,86 +74,117 @@ export class Activation {
 
   /** Turns waiting in the mailbox. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue === undefined ? 0 : this.#queue.length - this.#head;
   }
 
   /** Nothing running, nothing waiting. */
   get quiet(): boolean {
-    return !this.#busy && this.#inFlight === 0 && this.queued === 0;
+    return !this.#busy && (this.#side === undefined || this.#side.size === 0) && this.queued === 0;
   }
 
   /** Registers cleanup (timers) to run when the activation dies. */
   onDispose(fn: () => void): () => void {
-    this.#disposers.add(fn);
-    return () => this.#disposers.delete(fn);
+    (this.#disposers ??= new Set()).add(fn);
+    return () => this.#disposers?.delete(fn);
   }
 
-  /** Schedules a turn; resolves with what it returned. */
-  enqueue<T>(run: () => T | Promise<T>, opts: TurnOptions): Promise<T> {
+  /**
+   * Schedules `method.apply(instance, args)` as a turn running in `ctx`. `interleave` turns run
+   * beside others; `touch` = false (timer ticks) does not count as activity.
+   */
+  enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true): Promise<unknown> {
     if (this.state !== 'active') return Promise.reject(new ActivationGone(`${this.identity} is ${this.state}`));
-    if (opts.chain !== '' && opts.chain === this.#holder) {
-      if (!this.#reentrant) return Promise.reject(this.#deadlock(opts));
-      return this.#runNow(run, opts); // re-entry: the holder is waiting for this very call
+    if (ctx.chain !== '' && ctx.chain === this.#holder) {
+      if (!this.#reentrant) return Promise.reject(this.#deadlock(ctx));
+      return this.#runNow(method, args, ctx, touch); // re-entry: the holder is waiting for this very call
     }
-    if (opts.interleave) return this.#runNow(run, opts);
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, opts, resolve: resolve as (v: unknown) => void, reject });
+    if (interleave) return this.#runNow(method, args, ctx, touch);
+    return new Promise((resolve, reject) => {
+      (this.#queue ??= []).push({ method, args, ctx, touch, resolve, reject, settled: false });
       if (!this.#busy) void this.#drain();
     });
   }
 
-  /** Runs `run` as the last turn, then refuses all further turns. */
-  async close(run: () => unknown): Promise<void> {
+  /** Runs `last` as the final turn, then refuses all further turns. */
+  async close(last: Method, ctx: CallContext): Promise<void> {
     if (this.state !== 'active') return;
-    const last = new Promise<unknown>((resolve, reject) => {
-      this.#queue.push({ run, opts: { chain: '', deadline: 0, touch: false }, resolve, reject });
-      if (!this.#busy) void this.#drain();
-    });
+    const done = this.enqueue(last, [], ctx, false, false);
     this.state = 'deactivating';
     try {
-      await last;
+      await done;
     } finally {
       this.state = 'dead';
-      for (const dispose of this.#disposers) dispose();
-      this.#disposers.clear();
+      if (this.#disposers) for (const dispose of this.#disposers) dispose();
+      this.#disposers = undefined;
     }
   }
 
-  async #runNow<T>(run: () => T | Promise<T>, opts: TurnOptions): Promise<T> {
-    this.#inFlight++;
-    if (opts.touch !== false) this.lastActiveAt = Date.now();
-    try {
-      return await run();
-    } finally {
-      this.#inFlight--;
-    }
+  /** Runs a turn at once, beside the mailbox (re-entry or an interleaving method). */
+  #runNow(method: Method, args: readonly unknown[], ctx: CallContext, touch: boolean): Promise<unknown> {
+    if (touch) this.lastActiveAt = Date.now();
+    return new Promise((resolve, reject) => {
+      const turn: Turn = { method, args, ctx, touch, resolve, reject, settled: false };
+      (this.#side ??= new Set()).add(turn);
+      this.#watch?.(this);
+      const done = (value: unknown, failed: boolean) => {
+        this.#side?.delete(turn);
+        settle(turn, value, failed);
+      };
+      try {
+        Promise.resolve(runInCall(ctx, method, this.instance, args)).then(
+          (v) => done(v, false),
+          (e: unknown) => done(e, true),
+        );
+      } catch (err) {
+        done(err, true);
+      }
+    });
   }
 
   async #drain(): Promise<void> {
     this.#busy = true;
-    while (this.#head < this.#queue.length) {
-      const turn = this.#queue[this.#head]!;
-      this.#queue[this.#head++] = undefined as unknown as Turn;
-      if (turn.opts.deadline > 0 && turn.opts.deadline <= Date.now()) {
-        turn.reject(new TimeoutError(`the call to ${this.identity} expired while it waited in the mailbox`, this.identity));
-        continue;
-      }
-      if (turn.opts.touch !== false) this.lastActiveAt = Date.now();
-      this.#holder = turn.opts.chain === '' ? undefined : turn.opts.chain;
+    this.#watch?.(this);
+    const queue = this.#queue!;
+    while (this.#head < queue.length) {
+      const turn = queue[this.#head]!;
+      queue[this.#head++] = undefined as unknown as Turn;
+      if (turn.settled) continue; // expired while waiting: its caller already has a TimeoutError
+      if (turn.touch) this.lastActiveAt = Date.now();
+      this.#holder = turn.ctx.chain === '' ? undefined : turn.ctx.chain;
+      this.#current = turn;
       try {
-        turn.resolve(await turn.run());
+        const result = isAsyncFunction(turn.method)
+          ? (this.#runner ??= createSlotRunner()).run(turn.ctx, turn.method, this.instance, turn.args)
+          : callSync(turn.ctx, turn.method, this.instance, turn.args);
+        // A synchronous method needs no await: the next turn can start in this same tick.
+        settle(turn, isThenable(result) ? await result : result, false);
       } catch (err) {
-        turn.reject(err);
+        settle(turn, err, true);
       }
+      // Work the turn left running without awaiting it belongs to no turn from here on.
+      if (this.#runner) this.#runner.slot.ctx = undefined;
+      this.#current = undefined;
       this.#holder = undefined;
     }
-    this.#queue.length = 0;
+    this.#queue = undefined;
     this.#head = 0;
     this.#busy = false;
   }
 
-  #deadlock(opts: TurnOptions): KoalaError {
-    const path = opts.path ?? [];
+  /** Fails the calls whose deadline has passed (queued or running); their late results are dropped. */
+  expire(now: number): void {
+    const fail = (turn: Turn) => {
+      if (!turn.settled && turn.ctx.deadline > 0 && turn.ctx.deadline <= now) {
+        settle(turn, new TimeoutError(`${this.identity}.${turn.method.name || 'call'} did not answer before its deadline`, this.identity), true);
+      }
+    };
+    if (this.#queue) for (let i = this.#head; i < this.#queue.length; i++) fail(this.#queue[i]!);
+    if (this.#current) fail(this.#current);
+    if (this.#side) for (const turn of this.#side) fail(turn);
+  }
+
+  #deadlock(ctx: CallContext): KoalaError {
+    const path = ctx.parent ? pathOf(ctx.parent) : [...(ctx.origin ?? [])];
     const start = path.indexOf(this.identity);
     const cycle = [...(start >= 0 ? path.slice(start) : path), this.identity].join(' → ');
     return new KoalaError('DEADLOCK', `deadlock: ${cycle}; ${this.iface.name} is not reentrant, so ${this.identity} cannot take a call from the chain it is waiting on`, {

@@ -2,7 +2,7 @@
 // that drift never accumulates, skipped (not queued up) while the previous tick still waits, and
 // never counted as activity, so a timer alone does not keep an actor alive.
 import type { Activation } from './activation.ts';
-import { newChainId, runInCall } from './call-context.ts';
+import { newChainId } from './call-context.ts';
 
 export interface TimerHandle {
   /** Stops the timer; a tick already running finishes. */
@@ -38,7 +38,7 @@ export function startTimer(activation: Activation, callback: () => unknown, dueM
       pending = true;
       const chain = newChainId();
       activation
-        .enqueue(() => runInCall({ chain, deadline: 0, path: [activation.identity] }, callback), { chain, deadline: 0, touch: false })
+        .enqueue(callback, [], { chain, deadline: 0, identity: activation.identity, parent: undefined, origin: undefined }, false, false)
         .catch((err: unknown) => {
           if (active) onError(err);
         })

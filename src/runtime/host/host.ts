@@ -5,10 +5,11 @@ import { availableParallelism } from 'node:os';
 import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, type ActorLifecycle } from '../actor/actor.ts';
-import { currentCall, newChainId, pathFromHeaders, PATH_HEADER, runInCall } from '../actor/call-context.ts';
+import { currentCall, newChainId, pathFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
 import { createProxy } from '../interface/proxy.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
@@ -48,6 +49,8 @@ interface Served {
 }
 
 const MIN_SWEEP_MS = 50;
+/** How often calls in progress are checked against their deadlines (so at most this late). */
+const DEADLINE_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 30_000;
 
 export class Host {
@@ -63,6 +66,16 @@ export class Host {
   readonly #router: ActorRouter;
   readonly #lease: HostLease;
   readonly #startedAt = Date.now();
+  /** Activations with turns in progress: their deadlines are swept together, on one timer. */
+  readonly #busy = new Set<Activation>();
+  #deadlineSweeper: NodeJS.Timeout | undefined;
+  readonly #watch = (activation: Activation) => {
+    this.#busy.add(activation);
+    if (this.#deadlineSweeper === undefined) {
+      this.#deadlineSweeper = setInterval(() => this.#sweepDeadlines(), DEADLINE_SWEEP_MS);
+      this.#deadlineSweeper.unref();
+    }
+  };
   #server: WireServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -141,6 +154,7 @@ export class Host {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#sweeper);
+    clearInterval(this.#deadlineSweeper);
     this.#lease.stop();
     await this.#deactivateAll(true);
     await this.#opts.placement.unregister(this.id).catch(() => {});
@@ -172,15 +186,15 @@ export class Host {
       const message = methodOf(served.plugin.interface, env.method);
       const args = decodeArgs(message, env.payload);
       const chain = env.chain || newChainId();
-      const path = pathFromHeaders(env.headers);
-      const turn = { chain, deadline: env.deadline, path, interleave: served.interleave.has(env.method) };
+      const origin = pathFromHeaders(env.headers);
+      const interleave = served.interleave.has(env.method);
       for (;;) {
         const target = served.maxLocal > 0 ? await this.#worker(served, env.key) : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
         if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
         const method = target.instance[env.method] as (...a: unknown[]) => unknown;
-        const ctx = { chain, deadline: env.deadline, path: [...path, identity] };
+        const ctx = { chain, deadline: env.deadline, identity, parent: undefined, origin };
         try {
-          const value = await target.enqueue(() => runInCall(ctx, () => method.apply(target.instance, args)), turn);
+          const value = await target.enqueue(method, args, ctx, interleave);
           return { kind: 'RESPONSE', payload: encodeResult(served.plugin.interface, message, value) };
         } catch (err) {
           if (err instanceof ActivationGone) continue; // it closed under us: the next one takes the call
@@ -204,7 +218,7 @@ export class Host {
 
   async #start(plugin: ActorPlugin, key: string, epoch: number): Promise<Activation> {
     const instance = new plugin.implementation() as object & ActorLifecycle;
-    const activation = new Activation(plugin.interface, key, instance, epoch);
+    const activation = new Activation(plugin.interface, key, `${plugin.interface.name}/${key}`, instance, epoch, this.#watch);
     bindActor(instance, {
       iface: plugin.interface,
       key,
@@ -217,7 +231,7 @@ export class Host {
     if (typeof instance.onActivate === 'function') {
       const chain = newChainId();
       try {
-        await activation.enqueue(() => runInCall({ chain, deadline: 0, path: [activation.identity] }, () => instance.onActivate!()), { chain, deadline: 0 });
+        await activation.enqueue(instance.onActivate as () => unknown, [], { chain, deadline: 0, identity: activation.identity, parent: undefined, origin: undefined });
       } catch (err) {
         activation.state = 'dead';
         throw new KoalaError('ACTIVATION_FAILED', `${activation.identity} failed to activate: ${(err as Error).message}`, {
@@ -273,7 +287,8 @@ export class Host {
     const close = async () => {
       const instance = activation.instance as ActorLifecycle;
       try {
-        await activation.close(() => (typeof instance.onDeactivate === 'function' ? instance.onDeactivate() : undefined));
+        const onDeactivate = typeof instance.onDeactivate === 'function' ? (instance.onDeactivate as () => unknown) : () => undefined;
+        await activation.close(onDeactivate, { chain: newChainId(), deadline: 0, identity: activation.identity, parent: undefined, origin: undefined });
       } catch (err) {
         this.#opts.log.warn(`${activation.identity} onDeactivate failed: ${(err as Error).message}`);
       }
@@ -299,31 +314,78 @@ export class Host {
 
   // ---- outgoing calls ------------------------------------------------------------------------
 
-  /** A typed proxy for calls made by actors on this host: the chain, deadline and path follow the caller. */
+  /**
+   * A typed proxy for calls made by actors on this host: the chain, deadline and path follow the
+   * caller. A call to an actor already active on this host runs in-process, without encoding: its
+   * arguments and result are passed by reference (treat them as immutable).
+   */
   proxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
-    return createProxy(iface, id, async (target, key, message, args) => {
-      const payload = encodeArgs(target, message, args);
+    return createProxy(iface, id, (target, key, message, args) => {
       const caller = currentCall();
-      const now = Date.now();
-      const budget = target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
-      const deadline = caller?.deadline ? Math.min(caller.deadline, now + budget) : now + budget;
-      if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${target.name}/${key}.${message.name}`);
-      const env: Outgoing = {
-        iface: target.name,
-        key,
-        method: message.name,
-        chain: caller?.chain ?? newChainId(),
-        deadline,
-        epoch: 0,
-        headers: caller ? { [PATH_HEADER]: caller.path.join(' ') } : ({} as Record<string, string>),
-        payload,
-      };
-      if (message.oneWay) {
-        void this.#router.forward(env).catch((err: Error) => this.#opts.log.warn(`one-way ${env.iface}/${key}.${env.method} failed: ${err.message}`));
-        return undefined;
+      const served = this.#served.get(target.name);
+      if (served !== undefined && served.maxLocal === 0) {
+        const local = this.#activations.live(`${target.name}/${key}`);
+        if (local !== undefined) return this.#callLocal(local, served, message, args, caller);
       }
-      const result = readAnswer(await this.#router.forward(env), message);
-      return result.kind === 'value' ? result.value : undefined;
+      return this.#callRouted(target, key, message, args, caller);
     });
+  }
+
+  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, what: () => string): number {
+    const now = Date.now();
+    const budget = target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
+    const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
+    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${what()}`);
+    return deadline;
+  }
+
+  #callLocal(activation: Activation, served: Served, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined): Promise<unknown> {
+    const fields = message.requestType.fields;
+    if (args.length !== fields.length) return Promise.reject(new KoalaError('BAD_ARGUMENTS', `${activation.identity}.${message.name} takes ${fields.length} arguments, got ${args.length}`));
+    let deadline: number;
+    try {
+      deadline = this.#deadlineFor(activation.iface, message.name, caller, () => `${activation.identity}.${message.name}`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const ctx: CallContext = { chain: caller?.chain ?? newChainId(), deadline, identity: activation.identity, parent: caller, origin: undefined };
+    const method = activation.instance[message.name] as (...a: unknown[]) => unknown;
+    const call = activation.enqueue(method, args, ctx, served.interleave.has(message.name));
+    if (!message.oneWay) return call;
+    call.catch((err: Error) => this.#opts.log.warn(`one-way ${activation.identity}.${message.name} failed: ${err.message}`));
+    return Promise.resolve(undefined);
+  }
+
+  #sweepDeadlines(): void {
+    const now = Date.now();
+    for (const activation of this.#busy) {
+      activation.expire(now);
+      if (activation.quiet) this.#busy.delete(activation);
+    }
+    if (this.#busy.size === 0) {
+      clearInterval(this.#deadlineSweeper);
+      this.#deadlineSweeper = undefined;
+    }
+  }
+
+  async #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined): Promise<unknown> {
+    const payload = encodeArgs(target, message, args);
+    const deadline = this.#deadlineFor(target, message.name, caller, () => `${target.name}/${key}.${message.name}`);
+    const env: Outgoing = {
+      iface: target.name,
+      key,
+      method: message.name,
+      chain: caller?.chain ?? newChainId(),
+      deadline,
+      epoch: 0,
+      headers: caller ? { [PATH_HEADER]: pathOf(caller).join(' ') } : {},
+      payload,
+    };
+    if (message.oneWay) {
+      void this.#router.forward(env).catch((err: Error) => this.#opts.log.warn(`one-way ${env.iface}/${key}.${env.method} failed: ${err.message}`));
+      return undefined;
+    }
+    const result = readAnswer(await this.#router.forward(env), message);
+    return result.kind === 'value' ? result.value : undefined;
   }
 }

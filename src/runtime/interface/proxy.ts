@@ -15,11 +15,44 @@ export function canonicalKey(id: string | number | bigint): string {
   return String(id);
 }
 
-export function createProxy<I extends ActorInterface>(iface: I, id: string | number | bigint, invoke: Invoker): ActorProxy<I> {
-  const key = canonicalKey(id);
-  const proxy: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-  for (const message of iface.service.messages) {
-    proxy[message.name] = (...args: unknown[]) => invoke(iface, key, message, args);
+const KEY = Symbol('koala.proxy.key');
+const INVOKE = Symbol('koala.proxy.invoke');
+
+interface ProxyBase {
+  readonly [KEY]: string;
+  readonly [INVOKE]: Invoker;
+}
+
+type ProxyClass = new (key: string, invoke: Invoker) => ProxyBase;
+
+// One class per interface, its methods on the prototype: a proxy is then one small object, cheap
+// enough to create per call (`this.getProxy(IFoo, id).bar()` is the common idiom).
+const classes = new WeakMap<ActorInterface, ProxyClass>();
+
+function proxyClass(iface: ActorInterface): ProxyClass {
+  let cls = classes.get(iface);
+  if (cls === undefined) {
+    class Proxy implements ProxyBase {
+      readonly [KEY]: string;
+      readonly [INVOKE]: Invoker;
+      constructor(key: string, invoke: Invoker) {
+        this[KEY] = key;
+        this[INVOKE] = invoke;
+      }
+    }
+    for (const message of iface.service.messages) {
+      Object.defineProperty(Proxy.prototype, message.name, {
+        value(this: ProxyBase, ...args: unknown[]) {
+          return this[INVOKE](iface, this[KEY], message, args);
+        },
+      });
+    }
+    classes.set(iface, (cls = Proxy));
   }
-  return Object.freeze(proxy) as unknown as ActorProxy<I>;
+  return cls;
+}
+
+export function createProxy<I extends ActorInterface>(iface: I, id: string | number | bigint, invoke: Invoker): ActorProxy<I> {
+  const Proxy = proxyClass(iface);
+  return new Proxy(canonicalKey(id), invoke) as unknown as ActorProxy<I>;
 }

@@ -24,8 +24,7 @@ export interface RouterOptions {
 export class ActorRouter {
   readonly #opts: RouterOptions;
   readonly #positions = new Map<string, Position>();
-  readonly #deadlines = new DeadlineTracker<number>();
-  #localCalls = 0;
+  readonly #deadlines = new DeadlineTracker();
 
   constructor(opts: RouterOptions) {
     this.#opts = opts;
@@ -61,14 +60,7 @@ export class ActorRouter {
   /** In-process calls get the same deadline behaviour as remote ones: a TimeoutError when it passes. */
   #handleLocally(handle: (env: Envelope) => Promise<Envelope>, env: Envelope): Promise<Envelope> {
     if (env.deadline <= 0) return handle(env);
-    const key = ++this.#localCalls;
-    return new Promise<Envelope>((resolve, reject) => {
-      this.#deadlines.add(key, env.deadline, () => reject(new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`)));
-      handle(env).then(
-        (answer) => this.#deadlines.remove(key) && resolve(answer),
-        (err: unknown) => this.#deadlines.remove(key) && reject(err),
-      );
-    });
+    return this.#deadlines.race(handle(env), env.deadline, () => new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`));
   }
 
   /** Forgets every cached position on a host (it left or its connection died). */

@@ -2,46 +2,53 @@
 // setTimeout each. Expiry is checked every SWEEP_MS, so a deadline fires at most that much late.
 const SWEEP_MS = 20;
 
-export class DeadlineTracker<K> {
-  readonly #entries = new Map<K, { deadline: number; expire: () => void }>();
+export class DeadlineTracker {
+  readonly #entries = new Map<number, { deadline: number; expire: () => void }>();
+  #next = 0;
   #timer: NodeJS.Timeout | undefined;
 
   get size(): number {
     return this.#entries.size;
   }
 
-  /** Calls `expire` once `deadline` (absolute ms) has passed, unless `remove(key)` came first. */
-  add(key: K, deadline: number, expire: () => void): void {
-    this.#entries.set(key, { deadline, expire });
+  /** Calls `expire` once `deadline` (absolute ms) has passed, unless `remove` came first. */
+  add(deadline: number, expire: () => void): number {
+    const handle = ++this.#next;
+    this.#entries.set(handle, { deadline, expire });
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#timer.unref();
     }
+    return handle;
   }
 
-  /** True if the key was still tracked (its deadline had not fired). */
-  remove(key: K): boolean {
-    return this.#entries.delete(key);
+  /** True if the deadline was still tracked (it had not fired). */
+  remove(handle: number): boolean {
+    return this.#entries.delete(handle);
   }
 
-  clear(): void {
-    this.#entries.clear();
-    this.#stop();
+  /** Settles like `promise`, or rejects with `timeout()` once `deadline` passes; later outcomes are dropped. */
+  race<T>(promise: Promise<T>, deadline: number, timeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const handle = this.add(deadline, () => reject(timeout()));
+      promise.then(
+        (value) => this.remove(handle) && resolve(value),
+        (err: unknown) => this.remove(handle) && reject(err),
+      );
+    });
   }
 
   #sweep(): void {
     const now = Date.now();
-    for (const [key, entry] of this.#entries) {
+    for (const [handle, entry] of this.#entries) {
       if (entry.deadline <= now) {
-        this.#entries.delete(key);
+        this.#entries.delete(handle);
         entry.expire();
       }
     }
-    if (this.#entries.size === 0) this.#stop();
-  }
-
-  #stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (this.#entries.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
   }
 }
