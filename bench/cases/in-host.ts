@@ -1,10 +1,6 @@
 // In-host actor-to-actor calls: a driver actor calls a target actor on the same host, pipelined.
 import { Actor, defineInterface, definePlugin } from '../../src/index.ts';
-import { EmbeddedPlacementService } from '../../src/runtime/placement/embedded/service.ts';
-import { InProcessPlacement } from '../../src/runtime/placement/embedded/in-process.ts';
-import { STRATEGIES } from '../../src/runtime/placement/strategies.ts';
-import { Host } from '../../src/runtime/host/host.ts';
-import { createLogger } from '../../src/runtime/util/log.ts';
+import { startInProcessHost } from './in-process-host.ts';
 
 const ITarget = defineInterface({ protocol: 'ITarget', messages: { ping: { request: [{ name: 'n', type: 'int' }], response: 'int' } } });
 const IDriver = defineInterface({
@@ -35,20 +31,7 @@ class Driver extends Actor {
 }
 
 export async function run(seconds: number): Promise<Record<string, number>> {
-  const placement = new InProcessPlacement(new EmbeddedPlacementService({ leaseTtlMs: 60_000, strategy: STRATEGIES.random }));
-  const host = new Host({
-    name: 'bench',
-    group: 'bench',
-    cluster: 'bench',
-    secret: 'bench-secret-bench-secret',
-    listenHost: '127.0.0.1',
-    plugins: [definePlugin({ interface: ITarget, implementation: Target }), definePlugin({ interface: IDriver, implementation: Driver })],
-    placement,
-    callTimeoutMs: 30_000,
-    idleTimeoutMs: 3_600_000,
-    log: createLogger('warn'),
-  });
-  await host.start();
+  const host = await startInProcessHost([definePlugin({ interface: ITarget, implementation: Target }), definePlugin({ interface: IDriver, implementation: Driver })]);
   try {
     const driver = host.proxy(IDriver, 'd');
     await driver.drive(20_000, 64); // warm-up: activations, JIT
