@@ -73,8 +73,8 @@ test.serial('bad calls get one clear line and a non-zero exit; the cluster is un
   t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
 
   const cases: [string[], number, RegExp][] = [
-    [['call', 'INope/1', 'add', '1', '2'], 1, /^error no host serves interface INope \(served: ICalc\)$/m],
-    [['call', 'ICalc/1', 'mul', '1', '2'], 1, /^error ICalc has no method "mul" \(it has: add, norm1, sum, fail, where\)$/m],
+    [['call', 'INope/1', 'add', '1', '2'], 2, /^error no host serves interface INope \(served: ICalc\)$/m],
+    [['call', 'ICalc/1', 'mul', '1', '2'], 2, /^error ICalc has no method "mul" \(it has: add, norm1, sum, fail, where\)$/m],
     [['call', 'ICalc/1', 'add', '1'], 2, /^error ICalc\.add\(a: int, b: int\) takes 2 arguments, got 1$/m],
     [['call', 'ICalc/1', 'add', 'one', '2'], 2, /^error argument "a" must be int: not an integer \(got "one"\)$/m],
     [['call', 'ICalc/1', 'add', '1', '99999999999'], 2, /^error argument "b" must be int: out of range/m],

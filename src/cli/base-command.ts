@@ -27,6 +27,9 @@ const HINTS: Record<string, string> = {
   MANIFEST_INVALID: 'fix the manifest (reference: README.md#manifest); `koala validate` checks it without starting anything',
 };
 
+/** Errors caused by what the user typed or wrote: exit code 2, like a usage error. */
+const BAD_INPUT = new Set(['MANIFEST_INVALID', 'UNKNOWN_INTERFACE', 'UNKNOWN_METHOD', 'BAD_ARGUMENTS']);
+
 export abstract class KoalaCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number }; code?: string }): Promise<unknown> {
     // oclif's own parse errors already read well; keep their exit code (2).
@@ -36,7 +39,7 @@ export abstract class KoalaCommand extends Command {
     const lines = err.message.split('\n').filter(Boolean);
     for (const line of lines) process.stderr.write(`${styleError('error')} ${line}\n`);
     if (hint) process.stderr.write(`${styleDim('hint')}  ${hint}\n`);
-    process.exitCode = err instanceof CliError ? err.exitCode : (err.exitCode ?? (code === 'MANIFEST_INVALID' ? 2 : 1));
+    process.exitCode = err instanceof CliError ? err.exitCode : (err.exitCode ?? (code !== undefined && BAD_INPUT.has(code) ? 2 : 1));
     return undefined;
   }
 }

@@ -4,7 +4,7 @@ import { findRunningCluster, isAlive, removeRunState } from '../runtime/supervis
 const STOP_TIMEOUT_MS = 10_000;
 
 export default class Down extends KoalaCommand {
-  static override description = 'Stop the cluster started from this project with `koala up --detach`';
+  static override description = 'Stop the cluster running from this project (started by `koala up`, with or without --detach)';
 
   async run(): Promise<void> {
     await this.parse(Down);

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { Flags } from '@oclif/core';
 import { KoalaCommand, CliError } from '../cli/base-command.ts';
 
-const MANIFEST = `# Koala cluster manifest — reference: https://github.com/koala (README, "Manifest")
+const MANIFEST = `# Koala cluster manifest — every field is described in Koala's README, section "Manifest"
 cluster: my-cluster
 logLevel: info
 placement:

@@ -12,6 +12,8 @@ interface Turn {
   args: readonly unknown[];
   ctx: CallContext;
   touch: boolean;
+  /** Validates (and may normalise) the result before it is delivered; throwing fails the call. */
+  check: ((value: unknown) => unknown) | undefined;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
   /** Answered (or expired): a later outcome is dropped. */
@@ -21,8 +23,15 @@ interface Turn {
 function settle(turn: Turn, value: unknown, failed: boolean): void {
   if (turn.settled) return;
   turn.settled = true;
-  if (failed) turn.reject(value);
-  else turn.resolve(value);
+  if (failed) {
+    turn.reject(value);
+    return;
+  }
+  try {
+    turn.resolve(turn.check ? turn.check(value) : value);
+  } catch (err) {
+    turn.reject(err);
+  }
 }
 
 export type ActivationState = 'active' | 'deactivating' | 'dead';
@@ -92,15 +101,15 @@ export class Activation {
    * Schedules `method.apply(instance, args)` as a turn running in `ctx`. `interleave` turns run
    * beside others; `touch` = false (timer ticks) does not count as activity.
    */
-  enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true): Promise<unknown> {
+  enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true, check?: (value: unknown) => unknown): Promise<unknown> {
     if (this.state !== 'active') return Promise.reject(new ActivationGone(`${this.identity} is ${this.state}`));
     if (ctx.chain !== '' && ctx.chain === this.#holder) {
       if (!this.#reentrant) return Promise.reject(this.#deadlock(ctx));
-      return this.#runNow(method, args, ctx, touch); // re-entry: the holder is waiting for this very call
+      return this.#runNow(method, args, ctx, touch, check); // re-entry: the holder is waiting for this very call
     }
-    if (interleave) return this.#runNow(method, args, ctx, touch);
+    if (interleave) return this.#runNow(method, args, ctx, touch, check);
     return new Promise((resolve, reject) => {
-      (this.#queue ??= []).push({ method, args, ctx, touch, resolve, reject, settled: false });
+      (this.#queue ??= []).push({ method, args, ctx, touch, check, resolve, reject, settled: false });
       if (!this.#busy) void this.#drain();
     });
   }
@@ -120,10 +129,10 @@ export class Activation {
   }
 
   /** Runs a turn at once, beside the mailbox (re-entry or an interleaving method). */
-  #runNow(method: Method, args: readonly unknown[], ctx: CallContext, touch: boolean): Promise<unknown> {
+  #runNow(method: Method, args: readonly unknown[], ctx: CallContext, touch: boolean, check: ((value: unknown) => unknown) | undefined): Promise<unknown> {
     if (touch) this.lastActiveAt = Date.now();
     return new Promise((resolve, reject) => {
-      const turn: Turn = { method, args, ctx, touch, resolve, reject, settled: false };
+      const turn: Turn = { method, args, ctx, touch, check, resolve, reject, settled: false };
       (this.#side ??= new Set()).add(turn);
       this.#watch?.(this);
       const done = (value: unknown, failed: boolean) => {

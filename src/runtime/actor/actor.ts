@@ -12,7 +12,8 @@ export interface ActorContext {
   deactivateOnIdle(): void;
 }
 
-const CONTEXT = Symbol('koala.actorContext');
+// A registered symbol, not a private one: a plugin that resolved its own copy of Koala still gets bound.
+const CONTEXT = Symbol.for('koala.actorContext');
 
 export class Actor {
   [CONTEXT]: ActorContext | undefined;
@@ -60,5 +61,5 @@ export interface ActorLifecycle {
 }
 
 export function bindActor(instance: object, ctx: ActorContext): void {
-  if (instance instanceof Actor) instance[CONTEXT] = ctx;
+  (instance as { [CONTEXT]?: ActorContext })[CONTEXT] = ctx;
 }

@@ -18,7 +18,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Outgoing, Peer } from '../wire/peer.ts';
-import { decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../wire/rpc.ts';
+import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../wire/rpc.ts';
 import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { HostLease } from './lease.ts';
@@ -46,6 +46,8 @@ interface Served {
   idleTimeoutMs: number;
   /** Stateless worker: activations per id on this host (0 = a normal, placed actor). */
   maxLocal: number;
+  /** Per method: checks a result against its Avro type, for in-process calls (the wire checks by encoding). */
+  checkers: ReadonlyMap<string, (value: unknown) => unknown>;
 }
 
 const MIN_SWEEP_MS = 50;
@@ -91,6 +93,7 @@ export class Host {
         interleave: new Set(o.interleave ?? []),
         idleTimeoutMs: o.idleTimeoutMs ?? opts.idleTimeoutMs,
         maxLocal: o.stateless ? ((typeof o.stateless === 'object' ? o.stateless.maxLocal : undefined) ?? availableParallelism()) : 0,
+        checkers: new Map(plugin.interface.service.messages.map((m) => [m.name, (value: unknown) => checkResult(plugin.interface, m, value)])),
       });
     }
     this.#identity = { cluster: opts.cluster, secret: opts.secret, node: this.id, role: 'host' };
@@ -340,17 +343,17 @@ export class Host {
   }
 
   #callLocal(activation: Activation, served: Served, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined): Promise<unknown> {
-    const fields = message.requestType.fields;
-    if (args.length !== fields.length) return Promise.reject(new KoalaError('BAD_ARGUMENTS', `${activation.identity}.${message.name} takes ${fields.length} arguments, got ${args.length}`));
     let deadline: number;
     try {
+      // The same checks as on the wire (where encoding does them), without the encoding.
+      checkArgs(activation.iface, message, args);
       deadline = this.#deadlineFor(activation.iface, message.name, caller, () => `${activation.identity}.${message.name}`);
     } catch (err) {
       return Promise.reject(err);
     }
     const ctx: CallContext = { chain: caller?.chain ?? newChainId(), deadline, identity: activation.identity, parent: caller, origin: undefined };
     const method = activation.instance[message.name] as (...a: unknown[]) => unknown;
-    const call = activation.enqueue(method, args, ctx, served.interleave.has(message.name));
+    const call = activation.enqueue(method, args, ctx, served.interleave.has(message.name), true, served.checkers.get(message.name));
     if (!message.oneWay) return call;
     call.catch((err: Error) => this.#opts.log.warn(`one-way ${activation.identity}.${message.name} failed: ${err.message}`));
     return Promise.resolve(undefined);

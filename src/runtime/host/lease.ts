@@ -23,6 +23,8 @@ export class HostLease {
   #validUntil = 0;
   #fenced = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Fires at the fencing point unless a renewal moves it: fencing must not wait for a slow renewal to fail. */
+  #fenceTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(opts: LeaseOptions) {
@@ -42,13 +44,28 @@ export class HostLease {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#fenceTimer);
+  }
+
+  /** The lease is good until `validUntil`: arm the fence for the margin before it. */
+  #extend(validUntil: number): void {
+    this.#validUntil = validUntil;
+    clearTimeout(this.#fenceTimer);
+    if (this.#stopped) return;
+    const fenceAt = validUntil - this.#ttlMs * FENCE_MARGIN;
+    this.#fenceTimer = setTimeout(() => {
+      if (this.#fenced || this.#stopped) return;
+      this.#opts.log.warn('placement lease about to expire without a renewal; deactivating all actors until placement answers again');
+      void this.#fenceNow();
+    }, Math.max(0, fenceAt - Date.now()));
+    this.#fenceTimer.unref();
   }
 
   async #register(): Promise<void> {
     const sentAt = Date.now();
     this.#ttlMs = await this.#opts.placement.register(this.#opts.info());
-    this.#validUntil = sentAt + this.#ttlMs;
     this.#fenced = false;
+    this.#extend(sentAt + this.#ttlMs);
   }
 
   #schedule(): void {
@@ -60,7 +77,7 @@ export class HostLease {
     const sentAt = Date.now();
     try {
       if (await this.#opts.placement.renew(this.#opts.info().id, this.#opts.load())) {
-        this.#validUntil = sentAt + this.#ttlMs;
+        this.#extend(sentAt + this.#ttlMs);
         if (this.#fenced) {
           this.#fenced = false;
           this.#opts.log.info('placement lease renewed; taking calls again');
@@ -72,11 +89,8 @@ export class HostLease {
         await this.#register();
       }
     } catch (err) {
+      // The fence timer armed by the last good renewal takes care of the lease running out.
       this.#opts.log.warn(`lease renewal failed: ${(err as Error).message}`);
-      if (!this.#fenced && Date.now() >= this.#validUntil - this.#ttlMs * FENCE_MARGIN) {
-        this.#opts.log.warn('lease about to expire; deactivating all actors until placement answers again');
-        await this.#fenceNow();
-      }
     } finally {
       this.#schedule();
     }

@@ -42,10 +42,22 @@ export class ActorRouter {
       if (local !== undefined && position.host === local.hostId) {
         answer = await this.#handleLocally(local.handle, { ...request, id: 0, kind: 'REQUEST' });
       } else {
+        let peer;
         try {
-          answer = await (await this.#opts.pool.get(position.address)).request(request);
+          peer = await this.#opts.pool.get(position.address);
         } catch (err) {
-          // The owner is gone or unreachable: forget where we thought it was.
+          // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
+          // and its actors already free to activate elsewhere.
+          if (this.#positions.get(id) === position) this.#positions.delete(id);
+          const fresh = attempt < MAX_REDIRECTS ? await this.#locate(id, env.iface, env.key) : position;
+          if (fresh.host === position.host) throw err;
+          position = fresh;
+          continue;
+        }
+        try {
+          answer = await peer.request(request);
+        } catch (err) {
+          // Sent, and then the connection died: the call may have run, so it is not retried.
           if (this.#positions.get(id) === position) this.#positions.delete(id);
           throw err;
         }
@@ -61,11 +73,6 @@ export class ActorRouter {
   #handleLocally(handle: (env: Envelope) => Promise<Envelope>, env: Envelope): Promise<Envelope> {
     if (env.deadline <= 0) return handle(env);
     return this.#deadlines.race(handle(env), env.deadline, () => new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`));
-  }
-
-  /** Forgets every cached position on a host (it left or its connection died). */
-  forgetHost(hostId: string): void {
-    for (const [id, pos] of this.#positions) if (pos.host === hostId) this.#positions.delete(id);
   }
 
   async #locate(id: string, iface: string, key: string): Promise<Position> {

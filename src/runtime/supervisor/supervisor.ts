@@ -195,12 +195,12 @@ export class Supervisor {
     if (child.stopping || this.#stopping || this.#state === undefined) return;
     const now = Date.now();
     const recent = child.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    const hostId = child.spec.role === 'host' ? child.state.details?.id : undefined;
+    if (hostId !== undefined) void this.#forgetHost(hostId);
     if (recent.length >= MAX_RESTARTS_IN_WINDOW) {
       this.#events.log(child.spec.name, `exited (${how}) ${recent.length} times within a minute; not restarting it again`, 'stderr');
       return;
     }
-    const hostId = child.spec.role === 'host' ? child.state.details?.id : undefined;
-    if (hostId !== undefined) void this.#forgetHost(hostId);
     const delay = Math.min(5000, 100 * 2 ** recent.length);
     this.#events.log(child.spec.name, `exited unexpectedly (${how}); restarting in ${delay} ms`, 'stderr');
     setTimeout(() => {

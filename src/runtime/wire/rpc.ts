@@ -27,22 +27,27 @@ function describeValue(value: unknown): string {
   }
 }
 
-/** Encodes positional arguments; a wrong count or type is a BAD_ARGUMENTS error naming the parameter. */
-export function encodeArgs(iface: ActorInterface, message: AvroMessageTypes, args: readonly unknown[]): Buffer {
+/** Checks positional arguments against the method's parameter types: BAD_ARGUMENTS naming the parameter. */
+export function checkArgs(iface: ActorInterface, message: AvroMessageTypes, args: readonly unknown[]): void {
   const fields = message.requestType.fields;
   if (args.length !== fields.length) {
     const sig = fields.map((f) => `${f.name}: ${f.type.typeName}`).join(', ');
     throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}(${sig}) takes ${fields.length} argument${fields.length === 1 ? '' : 's'}, got ${args.length}`);
   }
-  const record: Record<string, unknown> = {};
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]!;
-    const value = args[i];
-    if (!field.type.isValid(value)) {
-      throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}: argument "${field.name}" must be ${field.type.typeName}, got ${describeValue(value)}`);
+    if (!field.type.isValid(args[i])) {
+      throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}: argument "${field.name}" must be ${field.type.typeName}, got ${describeValue(args[i])}`);
     }
-    record[field.name] = value;
   }
+}
+
+/** Encodes positional arguments (after `checkArgs`). */
+export function encodeArgs(iface: ActorInterface, message: AvroMessageTypes, args: readonly unknown[]): Buffer {
+  checkArgs(iface, message, args);
+  const fields = message.requestType.fields;
+  const record: Record<string, unknown> = {};
+  for (let i = 0; i < fields.length; i++) record[fields[i]!.name] = args[i];
   return message.requestType.toBuffer(record);
 }
 
@@ -56,14 +61,18 @@ export function decodeArgs(message: AvroMessageTypes, payload: Buffer): unknown[
   return message.requestType.fields.map((f) => record[f.name]);
 }
 
-export function encodeResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): Buffer {
+/** Checks a method's result against its response type (a `void` method may return nothing); returns it as sent. */
+export function checkResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): unknown {
   const type = message.responseType;
-  // `void` methods may return nothing at all.
   const v = value === undefined && type.typeName === 'null' ? null : value;
   if (!type.isValid(v)) {
     throw new KoalaError('INTERNAL', `${iface.name}.${message.name} returned ${describeValue(value)}, which is not a valid ${type.typeName}`);
   }
-  return type.toBuffer(v);
+  return v;
+}
+
+export function encodeResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): Buffer {
+  return message.responseType.toBuffer(checkResult(iface, message, value));
 }
 
 export function encodeError(err: unknown, actor = ''): Buffer {

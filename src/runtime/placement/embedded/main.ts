@@ -11,6 +11,8 @@ export interface PlacementChildConfig extends ChildBase {
   host: string;
   leaseTtlMs: number;
   strategy: StrategyName;
+  /** Set when the supervisor restarts placement: hosts and the gateway still dial the old address. */
+  port?: number;
 }
 
 runChild<PlacementChildConfig>(async ({ config, log, ready, onStop }) => {
@@ -19,7 +21,7 @@ runChild<PlacementChildConfig>(async ({ config, log, ready, onStop }) => {
   const server = await WireServer.listen({
     identity: { cluster: config.cluster, secret: config.secret, node: config.name, role: 'placement' },
     host: config.host,
-    port: 0,
+    port: config.port ?? 0,
     onRequest: (env, peer) => services.dispatch(env, peer),
     log: log.warn,
   });
