@@ -36,6 +36,14 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 
 export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
 
+/**
+ * Deadlines travel as the time left, not as a clock reading, so that machines whose clocks
+ * disagree still agree on how long a call may take (only the network delay is not accounted for).
+ */
+function budget(deadline: number): number {
+  return deadline > 0 ? Math.max(1, deadline - Date.now()) : 0;
+}
+
 export class Peer {
   readonly remote: PeerIdentity;
   readonly #ws: WebSocket;
@@ -80,7 +88,7 @@ export class Peer {
     this.#nextId = id >= MAX_ID ? 1 : id + 1;
     return new Promise<Envelope>((resolve, reject) => {
       // Encode first: an envelope that does not match the schema rejects and leaves nothing pending.
-      this.#enqueue({ ...env, id, kind: 'REQUEST' });
+      this.#enqueue({ ...env, id, kind: 'REQUEST', deadline: budget(env.deadline) });
       this.#pending.set(id, { resolve, reject, deadline: env.deadline, what: `${env.iface}/${env.key}.${env.method}` });
       if (env.deadline > 0 && this.#sweeper === undefined) {
         this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
@@ -90,13 +98,13 @@ export class Peer {
 
   /** Fire-and-forget: no answer is expected or tracked. */
   notify(env: Outgoing): void {
-    if (!this.#closed) this.#enqueue({ ...env, id: 0, kind: 'ONEWAY' });
+    if (!this.#closed) this.#enqueue({ ...env, id: 0, kind: 'ONEWAY', deadline: budget(env.deadline) });
   }
 
   /** Answers a request received from this peer. Late answers to a closed peer are dropped. */
   reply(request: Envelope, kind: EnvelopeKind, payload: Buffer): void {
     if (this.#closed) return;
-    this.#enqueue({ ...request, kind, payload, headers: {} });
+    this.#enqueue({ ...request, kind, payload, headers: {}, deadline: 0 });
   }
 
   onClose(listener: (err: KoalaError) => void): void {
@@ -150,6 +158,8 @@ export class Peer {
       case 'REQUEST':
       case 'ONEWAY':
       case 'CANCEL':
+        // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
+        if (env.deadline > 0) env.deadline += Date.now();
         this.#opts.onRequest(env, this);
         return;
       default: {

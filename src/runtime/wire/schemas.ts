@@ -18,7 +18,10 @@ export interface Envelope {
   method: string;
   /** Call-chain id: lets a chain of calls re-enter an actor it already holds. */
   chain: string;
-  /** Absolute deadline in Unix ms; 0 = none. */
+  /**
+   * In memory: absolute local deadline (ms since the epoch). On the wire: the milliseconds left
+   * when the envelope was sent (the Peer converts both ways). 0 = none.
+   */
   deadline: number;
   /** The position epoch the caller believed the target has; 0 = unknown. */
   epoch: number;
