@@ -146,29 +146,20 @@ AWK
 }
 
 if [[ -n "${KOALA_DEBIAN_MIRROR:-}" ]]; then
-  mirror="$KOALA_DEBIAN_MIRROR"
-  signedby=""
+  candidates="$KOALA_DEBIAN_MIRROR"
 else
-  candidate="$(find_mirrors "${files[@]}" | grep -v $'\t''cdrom:' | head -n 1 || true)"
-  [[ -n "$candidate" ]] ||
+  # Unique mirrors, best first; each line "uri<TAB>signed-by".
+  candidates="$(find_mirrors "${files[@]}" | cut -f2,3 | grep -v '^cdrom:' | awk -F '\t' '!seen[$1]++' || true)"
+  [[ -n "$candidates" ]] ||
     fail "no Debian mirror found in the apt sources (${files[*]:-none})" \
       "set KOALA_DEBIAN_MIRROR=<Debian mirror URL>, or KOALA_CONSUL_BIN to a consul binary"
-  mirror="$(cut -f2 <<<"$candidate")"
-  signedby="$(cut -f3 <<<"$candidate")"
 fi
 # The full Debian keyring also holds bullseye's keys; a source's own Signed-By may name only its release's.
-if [[ -r /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
-  signedby=/usr/share/keyrings/debian-archive-keyring.gpg
-fi
+keyring=""
+[[ -r /usr/share/keyrings/debian-archive-keyring.gpg ]] && keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # ---- private apt state: nothing of the system's apt configuration changes -----------------------
 arch="$(dpkg --print-architecture)"
-mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/cache" "$tmp/prefs.d" "$tmp/dl"
-: >"$tmp/status"
-: >"$tmp/preferences"
-opts="arch=$arch"
-[[ -n "$signedby" ]] && opts+=" signed-by=$signedby"
-echo "deb [$opts] $mirror bullseye main" >"$tmp/sources.list"
 apt_opts=(
   -q
   -o "Dir::Etc::sourcelist=$tmp/sources.list"
@@ -182,20 +173,44 @@ apt_opts=(
   -o "Acquire::Languages=none"
   -o "APT::Get::List-Cleanup=0"
 )
-last_error() { grep -E '^(E|W|Err):' "$1" | tail -n 1 | tr -s ' \t' ' ' || true; }
+# apt's reason for a failure: the indented line after "Err:", else the last "E:" line.
+apt_error() {
+  local reason
+  reason="$(awk '/^Err:/ { getline; sub(/^[ \t]+/, ""); print; exit }' "$1")"
+  [[ -n "$reason" ]] || reason="$(grep -E '^E:' "$1" | tail -n 1 || true)"
+  echo "${reason:-see apt-get output}"
+}
 
-echo "ensure-consul: fetching consul from Debian bullseye via $mirror (private apt state, nothing installed)" >&2
-if ! apt-get "${apt_opts[@]}" update >"$tmp/update.log" 2>&1 ||
-  grep -qE '^(E:|Err:)' "$tmp/update.log"; then
-  fail "apt-get update of 'bullseye main' from $mirror failed ($(last_error "$tmp/update.log"))" \
-    "check that this machine reaches that Debian mirror (or set KOALA_DEBIAN_MIRROR), or set KOALA_CONSUL_BIN"
+# Try each mirror in turn: update the private lists for 'bullseye main', then download the .deb.
+tried=()
+deb=""
+while IFS=$'\t' read -r mirror signedby; do
+  [[ -n "$mirror" ]] || continue
+  rm -rf "$tmp/lists" "$tmp/archives" "$tmp/cache" "$tmp/dl"
+  mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/cache" "$tmp/prefs.d" "$tmp/dl"
+  : >"$tmp/status"
+  : >"$tmp/preferences"
+  opts="arch=$arch"
+  key="${keyring:-$signedby}"
+  [[ -n "$key" ]] && opts+=" signed-by=$key"
+  echo "deb [$opts] $mirror bullseye main" >"$tmp/sources.list"
+  echo "ensure-consul: fetching consul from Debian bullseye via $mirror (private apt state, nothing installed)" >&2
+  if ! apt-get "${apt_opts[@]}" update >"$tmp/apt.log" 2>&1 || grep -qE '^(E:|Err:)' "$tmp/apt.log"; then
+    tried+=("apt-get update of bullseye from $mirror: $(apt_error "$tmp/apt.log")")
+    continue
+  fi
+  if ! (cd "$tmp/dl" && apt-get "${apt_opts[@]}" download consul) >"$tmp/apt.log" 2>&1; then
+    tried+=("apt-get download consul from $mirror bullseye: $(apt_error "$tmp/apt.log")")
+    continue
+  fi
+  deb="$(ls "$tmp/dl"/consul_*.deb 2>/dev/null | head -n 1 || true)"
+  [[ -n "$deb" ]] && break
+  tried+=("apt-get download consul from $mirror left no .deb")
+done <<<"$candidates"
+if [[ -z "$deb" ]]; then
+  fail "could not fetch consul ($(IFS=';'; echo "${tried[*]:-no mirror tried}"))" \
+    "make a Debian mirror that carries bullseye reachable (or set KOALA_DEBIAN_MIRROR), or set KOALA_CONSUL_BIN to a consul binary"
 fi
-if ! (cd "$tmp/dl" && apt-get "${apt_opts[@]}" download consul) >"$tmp/download.log" 2>&1; then
-  fail "apt-get download consul from $mirror bullseye failed ($(last_error "$tmp/download.log"))" \
-    "check that $mirror still carries bullseye (set KOALA_DEBIAN_MIRROR to one that does), or set KOALA_CONSUL_BIN"
-fi
-deb="$(ls "$tmp/dl"/consul_*.deb 2>/dev/null | head -n 1 || true)"
-[[ -n "$deb" ]] || fail "apt-get download consul produced no .deb" "rerun; if it persists, set KOALA_CONSUL_BIN"
 dpkg-deb -x "$deb" "$tmp/x" 2>"$tmp/extract.log" ||
   fail "dpkg-deb -x $(basename "$deb") failed ($(tail -n 1 "$tmp/extract.log"))" "free disk space in ${TMPDIR:-/tmp} and rerun"
 [[ -f "$tmp/x/usr/bin/consul" ]] || fail "$(basename "$deb") has no usr/bin/consul" "set KOALA_CONSUL_BIN to a consul binary"

@@ -86,6 +86,14 @@ test('deadlines: the remaining budget travels down the chain', async (t) => {
   t.true(Date.now() - freedAt < 4000, `d3 was held ${Date.now() - freedAt} ms after its caller gave up`);
 });
 
+test('deadlines: an actor can give one call a shorter deadline', async (t) => {
+  const slow = cluster.client.getProxy(ISlow, 'd5', { timeoutMs: 10_000 });
+  const started = Date.now();
+  const err = await t.throwsAsync<KoalaError>(slow.relayWithin('d6', 3000, 200));
+  t.is(err?.code, 'TIMEOUT');
+  t.true(Date.now() - started < 2500, 'the 200 ms proxy deadline applied, not the caller\'s 10 s');
+});
+
 test('lifecycle: a failing onActivate gives ActivationError, and the next call activates again', async (t) => {
   const flaky = cluster.client.getProxy(ILife, 'flaky-1');
   const err = await t.throwsAsync<KoalaError>(flaky.hello());

@@ -3,11 +3,16 @@
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
 import type { TimerHandle } from './timers.ts';
 
+export interface ProxyOptions {
+  /** Deadline of each call through this proxy, in ms (default: the interface's, else the cluster's). */
+  readonly timeoutMs?: number;
+}
+
 export interface ActorContext {
   readonly iface: ActorInterface;
   readonly key: string;
   readonly hostId: string;
-  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I>;
+  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts?: ProxyOptions): ActorProxy<I>;
   registerTimer(callback: () => unknown, dueMs: number, periodMs: number): TimerHandle;
   deactivateOnIdle(): void;
 }
@@ -29,9 +34,12 @@ export class Actor {
     return `${ctx.iface.name}/${ctx.key}`;
   }
 
-  /** A proxy to another actor (or to this one), wherever it lives. */
-  getProxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
-    return this.#context().getProxy(iface, id);
+  /**
+   * A proxy to another actor (or to this one), wherever it lives. `timeoutMs` shortens its calls'
+   * deadline (never beyond what is left of the current call's).
+   */
+  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts?: ProxyOptions): ActorProxy<I> {
+    return this.#context().getProxy(iface, id, opts);
   }
 
   /**

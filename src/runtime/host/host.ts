@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
-import { bindActor, type ActorLifecycle } from '../actor/actor.ts';
+import { bindActor, type ActorLifecycle, type ProxyOptions } from '../actor/actor.ts';
 import { currentCall, newChainId, pathFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
@@ -226,7 +226,7 @@ export class Host {
       iface: plugin.interface,
       key,
       hostId: this.id,
-      getProxy: (iface, id) => this.proxy(iface, id),
+      getProxy: (iface, id, opts) => this.proxy(iface, id, opts),
       registerTimer: (callback, dueMs, periodMs) =>
         startTimer(activation, callback, dueMs, periodMs, (err) => this.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`)),
       deactivateOnIdle: () => this.#retireWhenQuiet(activation),
@@ -322,32 +322,32 @@ export class Host {
    * caller. A call to an actor already active on this host runs in-process, without encoding: its
    * arguments and result are passed by reference (treat them as immutable).
    */
-  proxy<I extends ActorInterface>(iface: I, id: string | number): ActorProxy<I> {
+  proxy<I extends ActorInterface>(iface: I, id: string | number, opts: ProxyOptions = {}): ActorProxy<I> {
     return createProxy(iface, id, (target, key, message, args) => {
       const caller = currentCall();
       const served = this.#served.get(target.name);
       if (served !== undefined && served.maxLocal === 0) {
         const local = this.#activations.live(`${target.name}/${key}`);
-        if (local !== undefined) return this.#callLocal(local, served, message, args, caller);
+        if (local !== undefined) return this.#callLocal(local, served, message, args, caller, opts.timeoutMs);
       }
-      return this.#callRouted(target, key, message, args, caller);
+      return this.#callRouted(target, key, message, args, caller, opts.timeoutMs);
     });
   }
 
-  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, what: () => string): number {
+  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, what: () => string): number {
     const now = Date.now();
-    const budget = target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
+    const budget = timeoutMs ?? target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
     const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
     if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${what()}`);
     return deadline;
   }
 
-  #callLocal(activation: Activation, served: Served, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined): Promise<unknown> {
+  #callLocal(activation: Activation, served: Served, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     let deadline: number;
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, message.name, caller, () => `${activation.identity}.${message.name}`);
+      deadline = this.#deadlineFor(activation.iface, message.name, caller, timeoutMs, () => `${activation.identity}.${message.name}`);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -371,9 +371,9 @@ export class Host {
     }
   }
 
-  async #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined): Promise<unknown> {
+  async #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     const payload = encodeArgs(target, message, args);
-    const deadline = this.#deadlineFor(target, message.name, caller, () => `${target.name}/${key}.${message.name}`);
+    const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, () => `${target.name}/${key}.${message.name}`);
     const env: Outgoing = {
       iface: target.name,
       key,
