@@ -27,7 +27,9 @@ fail() {
 # `consul version` prints "Consul v1.8.7" first; prints the version or fails.
 consul_version() {
   local out
-  out="$("$1" version 2>/dev/null | head -n 1)" || return 1
+  # Whole output, then the first line: `| head -n 1` could SIGPIPE consul and fail under pipefail.
+  out="$("$1" version 2>/dev/null)" || return 1
+  out="${out%%$'\n'*}"
   [[ "$out" =~ ^Consul\ v([0-9][0-9.]*) ]] || return 1
   echo "${BASH_REMATCH[1]}"
 }
@@ -188,6 +190,8 @@ while IFS=$'\t' read -r mirror signedby; do
   [[ -n "$mirror" ]] || continue
   rm -rf "$tmp/lists" "$tmp/archives" "$tmp/cache" "$tmp/dl"
   mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/cache" "$tmp/prefs.d" "$tmp/dl"
+  # As root apt downloads as the unprivileged _apt user, who must be able to write the .deb.
+  if [[ $EUID -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$tmp/dl"; fi
   : >"$tmp/status"
   : >"$tmp/preferences"
   opts="arch=$arch"
@@ -208,7 +212,7 @@ while IFS=$'\t' read -r mirror signedby; do
   tried+=("apt-get download consul from $mirror left no .deb")
 done <<<"$candidates"
 if [[ -z "$deb" ]]; then
-  fail "could not fetch consul ($(IFS=';'; echo "${tried[*]:-no mirror tried}"))" \
+  fail "could not fetch consul ($(printf '%s; ' "${tried[@]}" | sed 's/; $//'))" \
     "make a Debian mirror that carries bullseye reachable (or set KOALA_DEBIAN_MIRROR), or set KOALA_CONSUL_BIN to a consul binary"
 fi
 dpkg-deb -x "$deb" "$tmp/x" 2>"$tmp/extract.log" ||

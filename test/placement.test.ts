@@ -112,6 +112,25 @@ test('epochs strictly increase, also across re-activations and service restarts'
   t.true(restarted.locate('IPlayer', 'x').epoch > last);
 });
 
+test('claim: the first host to claim owns the actor; later claims get that owner', (t) => {
+  const { svc, clock } = service();
+  svc.register(host('a', ['IPlayer']));
+  svc.register(host('b', ['IPlayer']));
+  const mine = svc.claim('IPlayer', '1', 'b');
+  t.is(mine.host, 'b');
+  t.deepEqual(svc.claim('IPlayer', '1', 'a'), mine, 'a claim never takes a live position away');
+  t.deepEqual(svc.locate('IPlayer', '1'), mine);
+  t.is(thrown(() => svc.claim('IPlayer', '2', 'ghost')).code, 'LEASE_LOST');
+  t.is(thrown(() => svc.claim('IChat', '2', 'a')).code, 'UNKNOWN_INTERFACE');
+  // Once b's lease runs out, a can claim it, under a newer epoch.
+  clock.now += TTL - 1;
+  t.true(svc.renew('a', 0));
+  clock.now += 1;
+  const taken = svc.claim('IPlayer', '1', 'a');
+  t.is(taken.host, 'a');
+  t.true(taken.epoch > mine.epoch);
+});
+
 test('release takes effect only with the matching host and epoch', (t) => {
   const { svc } = service();
   svc.register(host('a', ['IPlayer']));

@@ -214,7 +214,7 @@ export class Host {
   /** Activates the actor here if placement says it lives here; otherwise yields its real position. */
   async #activate(plugin: ActorPlugin, key: string): Promise<Activation | Position> {
     if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
-    const position = await this.#opts.placement.locate(plugin.interface.name, key);
+    const position = await this.#opts.placement.claim(plugin.interface.name, key, this.id);
     if (position.host !== this.id) return position;
     return this.#start(plugin, key, position.epoch);
   }

@@ -40,6 +40,7 @@ export const PlacementInterface = defineInterface({
     renew: { request: [{ name: 'host', type: 'string' }, { name: 'load', type: 'int' }], response: 'boolean' },
     unregister: { request: [{ name: 'host', type: 'string' }], response: 'null' },
     locate: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }], response: 'Position' },
+    claim: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'host', type: 'string' }], response: 'Position' },
     release: {
       request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'host', type: 'string' }, { name: 'epoch', type: 'long' }],
       response: 'null',
@@ -78,8 +79,16 @@ export interface Placement {
   /** Renews the host's lease; false means placement no longer knows the host (re-register). */
   renew(hostId: string, load: number): Promise<boolean>;
   unregister(hostId: string): Promise<void>;
-  /** Where the actor lives, choosing (and recording) a host if it lives nowhere yet. */
+  /**
+   * Where the actor lives, or — if it lives nowhere yet — the host it should live on, chosen by the
+   * strategy. (Embedded placement records that choice; Consul only suggests it, and the host claims.)
+   */
   locate(iface: string, key: string): Promise<Position>;
+  /**
+   * Called by a host about to activate an actor: makes `hostId` its owner unless someone owns it
+   * already, and returns the owner. Only the owner may activate it.
+   */
+  claim(iface: string, key: string, hostId: string): Promise<Position>;
   /** Gives up a position (after deactivation); ignored unless host and epoch still match. */
   release(iface: string, key: string, hostId: string, epoch: number): Promise<void>;
   members(): Promise<HostInfo[]>;

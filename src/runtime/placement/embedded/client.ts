@@ -33,6 +33,10 @@ export class EmbeddedPlacementClient implements Placement {
     return this.#api.locate(iface, key);
   }
 
+  claim(iface: string, key: string, hostId: string): Promise<Position> {
+    return this.#api.claim(iface, key, hostId);
+  }
+
   async release(iface: string, key: string, hostId: string, epoch: number): Promise<void> {
     await this.#api.release(iface, key, hostId, epoch);
   }

@@ -27,6 +27,10 @@ export class InProcessPlacement implements Placement {
     return this.#service.locate(iface, key);
   }
 
+  async claim(iface: string, key: string, hostId: string): Promise<Position> {
+    return this.#service.claim(iface, key, hostId);
+  }
+
   async release(iface: string, key: string, hostId: string, epoch: number): Promise<void> {
     this.#service.release(iface, key, hostId, epoch);
   }

@@ -62,11 +62,8 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   locate(iface: string, key: string): Position {
     const id = `${iface}/${key}`;
     const now = this.#now();
-    const existing = this.#positions.get(id);
-    if (existing !== undefined) {
-      const owner = this.#hosts.get(existing.host);
-      if (owner !== undefined && owner.expiresAt > now) return existing;
-    }
+    const existing = this.#live(id);
+    if (existing !== undefined) return existing;
     const candidates: HostLease[] = [];
     let known = false;
     for (const lease of this.#hosts.values()) {
@@ -86,6 +83,25 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
     this.#positions.set(id, position);
     return position;
+  }
+
+  claim(iface: string, key: string, hostId: string): Position {
+    const existing = this.#live(`${iface}/${key}`);
+    if (existing !== undefined) return existing;
+    const lease = this.#hosts.get(hostId);
+    if (lease === undefined || lease.expiresAt <= this.#now()) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no placement lease; it must register again`);
+    if (!lease.info.interfaces.some((i) => i.name === iface)) throw new KoalaError('UNKNOWN_INTERFACE', `host ${hostId} does not serve ${iface}`);
+    const position: Position = { host: hostId, address: lease.info.address, epoch: ++this.#epoch };
+    this.#positions.set(`${iface}/${key}`, position);
+    return position;
+  }
+
+  /** The recorded position of an identity, if its host's lease still runs. */
+  #live(id: string): Position | undefined {
+    const existing = this.#positions.get(id);
+    if (existing === undefined) return undefined;
+    const owner = this.#hosts.get(existing.host);
+    return owner !== undefined && owner.expiresAt > this.#now() ? existing : undefined;
   }
 
   release(iface: string, key: string, hostId: string, epoch: number): null {
