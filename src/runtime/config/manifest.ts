@@ -17,6 +17,10 @@ export interface ConsulSettings {
   start?: boolean;
 }
 
+export interface ConsulSettingsInput extends ConsulSettings {
+  lockDelay?: DurationInput;
+}
+
 export interface HostGroup {
   name: string;
   replicas: number;
@@ -28,7 +32,7 @@ export interface Manifest {
   cluster: string;
   secret?: string;
   logLevel: LogLevel;
-  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul?: ConsulSettings };
+  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
   gateway: { host: string; port: number; requestTimeoutMs: number };
   hosts: HostGroup[];
 }
@@ -49,7 +53,7 @@ export interface ManifestInput {
   cluster?: string;
   secret?: string;
   logLevel?: LogLevel;
-  placement?: { provider?: PlacementProvider; strategy?: StrategyName; leaseTtl?: DurationInput; consul?: ConsulSettings };
+  placement?: { provider?: PlacementProvider; strategy?: StrategyName; leaseTtl?: DurationInput; consul?: ConsulSettingsInput };
   gateway?: { host?: string; port?: number; requestTimeout?: DurationInput };
   hosts?: HostGroupInput[];
 }
@@ -249,7 +253,7 @@ interface ValidInput {
   cluster: string;
   secret?: string;
   logLevel: LogLevel;
-  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtl: number | string; consul?: ConsulSettings };
+  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtl: number | string; consul: ConsulSettings & { lockDelay: number | string } };
   gateway: { host: string; port: number; requestTimeout: number | string };
   hosts: { name: string; replicas: number; plugins: string[]; idleTimeout: number | string }[];
 }
@@ -337,7 +341,12 @@ function check(
       provider: placement.provider,
       strategy: placement.strategy,
       leaseTtlMs: parseDuration(placement.leaseTtl),
-      ...(placement.consul === undefined ? {} : { consul: placement.consul }),
+      consul: {
+        ...(placement.consul.address === undefined ? {} : { address: placement.consul.address }),
+        ...(placement.consul.token === undefined ? {} : { token: placement.consul.token }),
+        ...(placement.consul.start === undefined ? {} : { start: placement.consul.start }),
+        lockDelayMs: parseDuration(placement.consul.lockDelay),
+      },
     },
     gateway: { host: gateway.host, port: gateway.port, requestTimeoutMs: parseDuration(gateway.requestTimeout) },
     hosts: hosts.map((h) => ({ name: h.name, replicas: h.replicas, plugins: h.plugins, idleTimeoutMs: parseDuration(h.idleTimeout) })),

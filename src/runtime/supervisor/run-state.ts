@@ -8,7 +8,7 @@ const STATE_FILE = 'cluster.json';
 
 export interface ProcessState {
   name: string;
-  role: 'placement' | 'gateway' | 'host';
+  role: 'placement' | 'consul' | 'gateway' | 'host';
   pid: number;
   url: string;
   details?: Record<string, string>;

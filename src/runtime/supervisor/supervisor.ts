@@ -7,7 +7,9 @@ import { execa } from 'execa';
 import type { LoadedManifest, Manifest } from '../config/manifest.ts';
 import type { GatewayChildConfig } from '../gateway/main.ts';
 import type { HostChildConfig } from '../host/main.ts';
-import { connectPlacement } from '../placement/connect.ts';
+import type { ConsulChildConfig } from '../consul/main.ts';
+import { ConsulApi } from '../placement/consul/consul-api.ts';
+import { connectPlacement, type PlacementTarget } from '../placement/connect.ts';
 import type { PlacementChildConfig } from '../placement/embedded/main.ts';
 import { CHILD_CONFIG_ENV, type ChildBase, type ChildMessage } from '../process/child.ts';
 import { claimProject, releaseProject, writeRunState, type ProcessState, type RunState } from './run-state.ts';
@@ -53,6 +55,7 @@ interface RunningChild {
 
 const ENTRIES: Record<Role, string> = {
   placement: fileURLToPath(new URL('../placement/embedded/main.ts', import.meta.url)),
+  consul: fileURLToPath(new URL('../consul/main.ts', import.meta.url)),
   host: fileURLToPath(new URL('../host/main.ts', import.meta.url)),
   gateway: fileURLToPath(new URL('../gateway/main.ts', import.meta.url)),
 };
@@ -74,6 +77,7 @@ export class Supervisor {
   readonly #children = new Map<string, RunningChild>();
   #state: RunState | undefined;
   #stopping: Promise<void> | undefined;
+  #target: PlacementTarget | undefined;
 
   constructor(loaded: LoadedManifest, events: SupervisorEvents) {
     this.#loaded = loaded;
@@ -88,19 +92,10 @@ export class Supervisor {
 
   async start(): Promise<RunState> {
     const { manifest, root } = this.#loaded;
-    if (manifest.placement.provider !== 'embedded') {
-      throw new StartError(`placement provider "${manifest.placement.provider}" is not available in this version; use placement.provider: embedded`);
-    }
     claimProject(root, process.pid);
     try {
       const base = { cluster: manifest.cluster, secret: this.#secret, logLevel: manifest.logLevel, root };
-      const placement = await this.#spawn({
-        name: 'placement',
-        role: 'placement',
-        entry: ENTRIES.placement,
-        config: { ...base, name: 'placement', host: manifest.gateway.host, leaseTtlMs: manifest.placement.leaseTtlMs, strategy: manifest.placement.strategy } satisfies PlacementChildConfig,
-      });
-      const target = { provider: 'embedded' as const, url: placement.url };
+      const target = (this.#target = await this.#startPlacement(base));
       const hosts = hostSpecs(manifest).map(({ name, group }) => ({
         name,
         role: 'host' as const,
@@ -133,12 +128,42 @@ export class Supervisor {
     }
   }
 
+  /** Starts (or finds) placement: the embedded process, a Consul agent of our own, or an existing agent. */
+  async #startPlacement(base: Omit<ChildBase, 'name'>): Promise<PlacementTarget> {
+    const { placement, gateway } = this.#loaded.manifest;
+    if (placement.provider === 'embedded') {
+      const started = await this.#spawn({
+        name: 'placement',
+        role: 'placement',
+        entry: ENTRIES.placement,
+        config: { ...base, name: 'placement', host: gateway.host, leaseTtlMs: placement.leaseTtlMs, strategy: placement.strategy } satisfies PlacementChildConfig,
+      });
+      return { provider: 'embedded', url: started.url };
+    }
+    const { consul } = placement;
+    let address = consul.address;
+    if (consul.start) {
+      address = (await this.#spawn({ name: 'consul', role: 'consul', entry: ENTRIES.consul, config: { ...base, name: 'consul', host: gateway.host } satisfies ConsulChildConfig })).url;
+    } else if (!address) {
+      throw new StartError('placement.provider is consul but placement.consul has no address; set placement.consul.address (or KOALA_CONSUL_ADDRESS) to a running agent, or placement.consul.start: true');
+    }
+    const api = new ConsulApi(address!, consul.token);
+    try {
+      await api.leader();
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    } finally {
+      api.close();
+    }
+    return { provider: 'consul', address: address!, ...(consul.token ? { token: consul.token } : {}), strategy: placement.strategy, leaseTtlMs: placement.leaseTtlMs, lockDelayMs: consul.lockDelayMs };
+  }
+
   /** Stops everything: gateway and hosts first (hosts still need placement to hand back their actors), then placement. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       const byRole = (roles: Role[]) => [...this.#children.values()].filter((c) => roles.includes(c.spec.role));
       await Promise.all(byRole(['gateway', 'host']).map((c) => this.#stopChild(c)));
-      await Promise.all(byRole(['placement']).map((c) => this.#stopChild(c)));
+      await Promise.all(byRole(['placement', 'consul']).map((c) => this.#stopChild(c)));
       releaseProject(this.#loaded.root, process.pid);
     })();
     return this.#stopping;
@@ -205,8 +230,12 @@ export class Supervisor {
     this.#events.log(child.spec.name, `exited unexpectedly (${how}); restarting in ${delay} ms`, 'stderr');
     setTimeout(() => {
       if (this.#stopping) return;
-      // A restarted placement keeps its port so that hosts and the gateway find it again.
-      const spec = child.spec.role === 'placement' ? { ...child.spec, config: { ...child.spec.config, port: Number(new URL(child.state.url).port) } } : child.spec;
+      // A restarted placement (or Consul agent) keeps its port so that hosts and the gateway find it again.
+      const port = child.state.url ? Number(new URL(child.state.url.includes('://') ? child.state.url : `http://${child.state.url}`).port) : undefined;
+      const spec =
+        child.spec.role === 'placement' ? { ...child.spec, config: { ...child.spec.config, port } }
+        : child.spec.role === 'consul' ? { ...child.spec, config: { ...child.spec.config, httpPort: port } }
+        : child.spec;
       this.#spawn(spec, [...recent, now]).then(
         () => this.#saveState(),
         (err: Error) => this.#events.log(child.spec.name, `restart failed: ${err.message}`, 'stderr'),
@@ -219,9 +248,8 @@ export class Supervisor {
    * when its lease runs out: the supervisor saw the process die, which is proof, not suspicion.
    */
   async #forgetHost(hostId: string): Promise<void> {
-    const placementUrl = this.#children.get('placement')?.state.url;
-    if (!placementUrl) return;
-    const placement = connectPlacement({ provider: 'embedded', url: placementUrl }, { cluster: this.#loaded.manifest.cluster, secret: this.#secret, node: 'supervisor', role: 'supervisor' });
+    if (this.#target === undefined) return;
+    const placement = connectPlacement(this.#target, { cluster: this.#loaded.manifest.cluster, secret: this.#secret, node: 'supervisor', role: 'supervisor' });
     try {
       await placement.unregister(hostId);
     } catch (err) {

@@ -1,0 +1,233 @@
+// Placement on a real Consul agent, for clusters of several machines.
+//
+// - Every host registers as a service `koala-<cluster>` (tags: `host`, `iface:<name>`; meta: wire
+//   address, group, pid, start time) with a TTL check it keeps passing. It owns a session bound to
+//   that check (behavior "release", with a lock-delay). Its record `koala/<cluster>/hosts/<id>`
+//   holds the session and its load. (Not the check's output: an agent syncs a steady check's
+//   output only every `check_update_interval`, 5 minutes by default.)
+// - An actor's position is the KV key `koala/<cluster>/actors/<iface>/<id>`, locked with the
+//   owner's session; its value names host and address; its ModifyIndex is the position's epoch.
+// - Callers read the key (and cache it); when nobody holds it they pick a host with the strategy
+//   over the members they watch with blocking queries, and that host claims the key when the call
+//   arrives. Two callers that pick different hosts cannot both win: the lock decides.
+// - A host that stops passing its check loses its session, and with it every lock; Consul's
+//   lock-delay keeps the keys from being taken again at once, covering a host that is slow to fence.
+import { KoalaError } from '../../errors/errors.ts';
+import type { StrategyName } from '../../config/manifest.ts';
+import type { Position } from '../../wire/schemas.ts';
+import type { HostInfo, Placement } from '../protocol.ts';
+import { STRATEGIES, type Candidate } from '../strategies.ts';
+import { ConsulApi, type ServiceEntry } from './consul-api.ts';
+
+export interface ConsulPlacementOptions {
+  address: string;
+  token?: string;
+  cluster: string;
+  strategy: StrategyName;
+  /** TTL of a host's health check: its lease. */
+  leaseTtlMs: number;
+  /** How long Consul refuses to hand out a lock released by a failed session. */
+  lockDelayMs: number;
+}
+
+/** `koala/<cluster>/hosts/<id>`: what a host publishes besides its service registration. */
+interface HostRecord {
+  session: string;
+  load: number;
+}
+
+interface PositionValue {
+  host: string;
+  address: string;
+  since: string;
+}
+
+const CLAIM_RETRY_MS = 200;
+
+export class ConsulPlacement implements Placement {
+  readonly #opts: ConsulPlacementOptions;
+  readonly #api: ConsulApi;
+  readonly #service: string;
+  readonly #prefix: string;
+  /** This process's host and its session, once it registered. */
+  #own: { hostId: string; session: string; address: string; load: number } | undefined;
+  /** Loads the hosts published, by host id. */
+  #loads = new Map<string, number>();
+  #unwatchLoads: (() => void) | undefined;
+  #members = new Map<string, Candidate>();
+  #membersReady: Promise<void> | undefined;
+  #unwatch: (() => void) | undefined;
+
+  constructor(opts: ConsulPlacementOptions) {
+    this.#opts = opts;
+    this.#api = new ConsulApi(opts.address, opts.token);
+    this.#service = `koala-${opts.cluster}`;
+    this.#prefix = `koala/${opts.cluster}`;
+  }
+
+  #actorKey(iface: string, key: string): string {
+    return `${this.#prefix}/actors/${iface}/${encodeURIComponent(key)}`;
+  }
+
+  async register(host: HostInfo): Promise<number> {
+    for (const i of host.interfaces) {
+      await this.#api.kvPut(`${this.#prefix}/interfaces/${i.name}`, JSON.stringify({ fingerprint: i.fingerprint, protocol: i.protocol, stateless: i.stateless }));
+    }
+    await this.#api.registerService({
+      name: this.#service,
+      id: host.id,
+      tags: ['host', ...host.interfaces.map((i) => `iface:${i.name}`), ...host.interfaces.filter((i) => i.stateless).map((i) => `stateless:${i.name}`)],
+      meta: { address: host.address, group: host.group, pid: String(host.pid), startedAt: String(host.startedAt) },
+      ttlMs: this.#opts.leaseTtlMs,
+      deregisterAfterMs: this.#opts.leaseTtlMs * 10,
+    });
+    await this.#api.passCheck(host.id, 'registered');
+    const session = await this.#api.createSession({ name: `koala-${host.id}`, serviceId: host.id, lockDelayMs: this.#opts.lockDelayMs });
+    this.#own = { hostId: host.id, session, address: host.address, load: host.load };
+    // Recorded so that anyone (the supervisor of a crashed host) can end the session.
+    await this.#writeRecord(this.#own);
+    return this.#opts.leaseTtlMs;
+  }
+
+  async #writeRecord(own: { hostId: string; session: string; load: number }): Promise<void> {
+    await this.#api.kvPut(`${this.#prefix}/hosts/${own.hostId}`, JSON.stringify({ session: own.session, load: own.load } satisfies HostRecord));
+  }
+
+  async renew(hostId: string, load: number): Promise<boolean> {
+    await this.#api.passCheck(hostId, 'alive');
+    const own = this.#own;
+    // Passing the check revives the check, not a session that already ended with it.
+    if (own === undefined || own.hostId !== hostId || !(await this.#api.sessionAlive(own.session))) return false;
+    if (load !== own.load) {
+      own.load = load;
+      await this.#writeRecord(own);
+    }
+    return true;
+  }
+
+  async unregister(hostId: string): Promise<void> {
+    const record = (await this.#api.kvGet(`${this.#prefix}/hosts/${hostId}`))?.value;
+    const session = this.#own?.hostId === hostId ? this.#own.session : record ? (JSON.parse(record) as HostRecord).session : undefined;
+    if (session) await this.#api.destroySession(session);
+    await this.#api.deregisterService(hostId).catch(() => {});
+    await this.#api.kvDelete(`${this.#prefix}/hosts/${hostId}`).catch(() => {});
+    if (this.#own?.hostId === hostId) this.#own = undefined;
+  }
+
+  async locate(iface: string, key: string): Promise<Position> {
+    const entry = await this.#api.kvGet(this.#actorKey(iface, key));
+    if (entry?.session && entry.value) {
+      const value = JSON.parse(entry.value) as PositionValue;
+      return { host: value.host, address: value.address, epoch: entry.modifyIndex };
+    }
+    const candidates = await this.#candidates(iface);
+    const chosen = STRATEGIES[this.#opts.strategy](candidates, iface, key, Date.now());
+    // A suggestion, not a record: the host claims the key when the call reaches it.
+    return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
+  }
+
+  async claim(iface: string, key: string, hostId: string): Promise<Position> {
+    const own = this.#own;
+    if (own === undefined || own.hostId !== hostId) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no Consul session here; it must register again`);
+    const actorKey = this.#actorKey(iface, key);
+    const address = own.address;
+    const value: PositionValue = { host: hostId, address, since: new Date().toISOString() };
+    const deadline = Date.now() + this.#opts.lockDelayMs + 2 * CLAIM_RETRY_MS;
+    for (;;) {
+      const result = await this.#api.txn([{ verb: 'lock', key: actorKey, value: JSON.stringify(value), session: own.session }]);
+      const entry = result.entries[0];
+      if (result.ok && entry) return { host: hostId, address, epoch: entry.modifyIndex };
+      const holder = await this.#api.kvGet(actorKey);
+      if (holder?.session && holder.value) {
+        const held = JSON.parse(holder.value) as PositionValue;
+        return { host: held.host, address: held.address, epoch: holder.modifyIndex };
+      }
+      // Nobody holds it, yet the lock was refused: the lock-delay after a failed owner. Wait it out.
+      if (Date.now() > deadline) throw new KoalaError('NOT_OWNER', `${iface}/${key} could not be claimed (${result.errors[0]?.what ?? 'lock refused'}); retry`);
+      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+    }
+  }
+
+  async release(iface: string, key: string, _hostId: string, epoch: number): Promise<void> {
+    // Only the write that made this epoch is deleted: a newer owner's key is left alone.
+    await this.#api.txn([{ verb: 'delete-cas', key: this.#actorKey(iface, key), index: epoch }]);
+  }
+
+  async members(): Promise<HostInfo[]> {
+    const [entries, records] = await Promise.all([this.#api.healthService(this.#service), this.#api.kvList(`${this.#prefix}/hosts/`)]);
+    const loads = new Map(records.map((r) => [r.key.slice(r.key.lastIndexOf('/') + 1), r.value ? (JSON.parse(r.value) as HostRecord).load : 0]));
+    return entries.filter((e) => e.tags.includes('host')).map((e) => ({ ...hostInfo(e), load: loads.get(e.id) ?? 0 }));
+  }
+
+  async describe(iface: string): Promise<string> {
+    const entry = await this.#api.kvGet(`${this.#prefix}/interfaces/${iface}`);
+    if (!entry?.value) {
+      const served = [...new Set([...this.#members.values()].flatMap((c) => c.info.interfaces.map((i) => i.name)))].sort();
+      throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${served.length ? `served: ${served.join(', ')}` : 'no hosts are registered'})`);
+    }
+    return (JSON.parse(entry.value) as { protocol: string }).protocol;
+  }
+
+  async close(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatchLoads?.();
+    this.#api.close();
+  }
+
+  /** Healthy hosts serving `iface`, from the membership watch (started on first use). */
+  async #candidates(iface: string): Promise<Candidate[]> {
+    await this.#watchMembers();
+    const all = [...this.#members.values()];
+    const serving = all.filter((c) => c.info.interfaces.some((i) => i.name === iface));
+    if (serving.length === 0) {
+      const served = [...new Set(all.flatMap((c) => c.info.interfaces.map((i) => i.name)))].sort();
+      throw new KoalaError('UNKNOWN_INTERFACE', `no live host serves interface ${iface} (${served.length ? `served: ${served.join(', ')}` : 'no hosts are registered'})`);
+    }
+    return serving;
+  }
+
+  #watchMembers(): Promise<void> {
+    this.#unwatchLoads ??= this.#api.watchPrefix(
+      `${this.#prefix}/hosts/`,
+      (entries) => {
+        this.#loads = new Map(entries.map((e) => [e.key.slice(e.key.lastIndexOf('/') + 1), e.value ? (JSON.parse(e.value) as HostRecord).load : 0]));
+        for (const c of this.#members.values()) c.info.load = this.#loads.get(c.info.id) ?? 0;
+      },
+      () => {},
+    );
+    this.#membersReady ??= new Promise<void>((resolve) => {
+      this.#unwatch = this.#api.watchService(
+        this.#service,
+        (entries) => {
+          const next = new Map<string, Candidate>();
+          for (const e of entries) {
+            if (!e.tags.includes('host') || e.status !== 'passing') continue;
+            const info = hostInfo(e);
+            info.load = this.#loads.get(info.id) ?? 0;
+            next.set(info.id, { info, since: info.startedAt });
+          }
+          this.#members = next;
+          resolve();
+        },
+        () => resolve(), // keep going with what we know; the watch retries with backoff
+      );
+    });
+    return this.#membersReady;
+  }
+}
+
+function hostInfo(e: ServiceEntry): HostInfo {
+  const stateless = new Set(e.tags.filter((t) => t.startsWith('stateless:')).map((t) => t.slice('stateless:'.length)));
+  return {
+    id: e.id,
+    group: e.meta.group ?? '',
+    address: e.meta.address ?? '',
+    pid: Number(e.meta.pid ?? 0),
+    startedAt: Number(e.meta.startedAt ?? 0),
+    load: 0,
+    interfaces: e.tags
+      .filter((t) => t.startsWith('iface:'))
+      .map((t) => t.slice('iface:'.length))
+      .map((name) => ({ name, fingerprint: '', protocol: '', stateless: stateless.has(name) })),
+  };
+}
