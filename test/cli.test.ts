@@ -54,6 +54,15 @@ test.serial('up --detach, call, status, down: the CI smoke path', async (t) => {
   const text = await koala(dir, ['status']);
   t.regex(text.stdout, /host-1-\w+\s+host\s+\d+\s+\d+\s+ICalc, IPlayer/);
 
+  // `koala actors` lists the live positions, filtered by interface on request.
+  const actors = JSON.parse((await koala(dir, ['actors', '--json'])).stdout) as { actors: { identity: string; host: string }[] };
+  t.deepEqual(actors.actors.map((a) => a.identity), ['ICalc/x', 'IPlayer/1', 'IPlayer/2']);
+  const hostIds = report.hosts.map((h) => h.id);
+  for (const a of actors.actors) t.true(hostIds.includes(a.host), `${a.identity} on a live host`);
+  const players = await koala(dir, ['actors', '--interface', 'IPlayer']);
+  t.regex(players.stdout, /^IDENTITY\s+HOST\s+SINCE\nIPlayer\/1\s+host-\d-\w+\s+\d{4}-\d\d-\d\dT/);
+  t.notRegex(players.stdout, /ICalc/);
+
   // A second `up` in the same project is refused and leaves the running one alone.
   const again = await koala(join(dir, 'sub'), ['up', '--detach']);
   t.is(again.exitCode, 1);

@@ -1,4 +1,5 @@
 // The command table (oclif's "explicit" discovery): one import per command, no directory scan.
+import Actors from './actors.ts';
 import Call from './call.ts';
 import Down from './down.ts';
 import Init from './init.ts';
@@ -7,6 +8,7 @@ import Up from './up.ts';
 import Validate from './validate.ts';
 
 export const commands = {
+  actors: Actors,
   call: Call,
   down: Down,
   init: Init,

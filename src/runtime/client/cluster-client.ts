@@ -5,7 +5,7 @@ import { KoalaError } from '../errors/errors.ts';
 import type { AvroProtocol } from '../interface/avro-types.ts';
 import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
 import { canonicalKey, createProxy } from '../interface/proxy.ts';
-import type { HostInfo } from '../placement/protocol.ts';
+import type { ActorPlacement, HostInfo } from '../placement/protocol.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
 import type { Peer } from '../wire/peer.ts';
@@ -64,6 +64,11 @@ export class ClusterClient {
 
   members(): Promise<HostInfo[]> {
     return this.#gateway.members();
+  }
+
+  /** Live actor positions, of one interface or (no argument) of all. */
+  actors(iface = ''): Promise<ActorPlacement[]> {
+    return this.#gateway.actors(iface);
   }
 
   close(): void {

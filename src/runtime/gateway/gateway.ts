@@ -1,7 +1,7 @@
 // The gateway: the cluster's front door. It holds no actors; it forwards each call to the host
 // that owns the target (via the shared router) and answers `koala.Gateway` itself.
 import type { ActorImplementation } from '../interface/interface.ts';
-import type { HostInfo, Placement } from '../placement/protocol.ts';
+import type { ActorPlacement, HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
@@ -35,6 +35,10 @@ class GatewayService implements ActorImplementation<typeof GatewayInterface> {
 
   members(): Promise<HostInfo[]> {
     return this.#placement.members();
+  }
+
+  actors(iface: string): Promise<ActorPlacement[]> {
+    return this.#placement.actors(iface);
   }
 }
 

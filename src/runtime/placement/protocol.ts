@@ -31,10 +31,31 @@ export const hostInfoSchema = {
   ],
 } as const;
 
+export const actorPlacementSchema = {
+  type: 'record',
+  name: 'ActorPlacement',
+  namespace: 'koala',
+  fields: [
+    { name: 'iface', type: 'string' },
+    { name: 'key', type: 'string' },
+    { name: 'host', type: 'string' },
+    { name: 'since', type: 'long' },
+  ],
+} as const;
+
+/** One live actor position, for listings (`koala actors`). */
+export interface ActorPlacement {
+  iface: string;
+  key: string;
+  host: string;
+  /** When the position was granted (ms since the epoch). */
+  since: number;
+}
+
 export const PlacementInterface = defineInterface({
   protocol: 'Placement',
   namespace: 'koala',
-  types: [positionSchema, interfaceInfoSchema, hostInfoSchema],
+  types: [positionSchema, interfaceInfoSchema, hostInfoSchema, actorPlacementSchema],
   messages: {
     register: { request: [{ name: 'host', type: 'HostInfo' }], response: 'int' },
     renew: { request: [{ name: 'host', type: 'string' }, { name: 'load', type: 'int' }], response: 'boolean' },
@@ -47,6 +68,7 @@ export const PlacementInterface = defineInterface({
     },
     members: { request: [], response: { type: 'array', items: 'HostInfo' } },
     describe: { request: [{ name: 'iface', type: 'string' }], response: 'string' },
+    actors: { request: [{ name: 'iface', type: 'string' }], response: { type: 'array', items: 'ActorPlacement' } },
   },
 });
 
@@ -94,5 +116,7 @@ export interface Placement {
   members(): Promise<HostInfo[]>;
   /** The protocol JSON of an interface some live host serves. */
   describe(iface: string): Promise<string>;
+  /** Live positions, of one interface or ('') of all. */
+  actors(iface: string): Promise<ActorPlacement[]>;
   close(): Promise<void>;
 }

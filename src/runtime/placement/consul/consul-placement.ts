@@ -15,7 +15,7 @@
 import { KoalaError } from '../../errors/errors.ts';
 import type { StrategyName } from '../../config/manifest.ts';
 import type { Position } from '../../wire/schemas.ts';
-import type { HostInfo, Placement } from '../protocol.ts';
+import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
 import { STRATEGIES, type Candidate } from '../strategies.ts';
 import { ConsulApi, type ServiceEntry } from './consul-api.ts';
 
@@ -157,6 +157,18 @@ export class ConsulPlacement implements Placement {
     const [entries, records] = await Promise.all([this.#api.healthService(this.#service), this.#api.kvList(`${this.#prefix}/hosts/`)]);
     const loads = new Map(records.map((r) => [r.key.slice(r.key.lastIndexOf('/') + 1), r.value ? (JSON.parse(r.value) as HostRecord).load : 0]));
     return entries.filter((e) => e.tags.includes('host')).map((e) => ({ ...hostInfo(e), load: loads.get(e.id) ?? 0 }));
+  }
+
+  async actors(iface: string): Promise<ActorPlacement[]> {
+    const prefix = `${this.#prefix}/actors/`;
+    const entries = await this.#api.kvList(iface ? `${prefix}${iface}/` : prefix);
+    return entries
+      .filter((e) => e.session && e.value)
+      .map((e) => {
+        const [name = '', encoded = ''] = e.key.slice(prefix.length).split('/');
+        const value = JSON.parse(e.value!) as PositionValue;
+        return { iface: name, key: decodeURIComponent(encoded), host: value.host, since: Date.parse(value.since) };
+      });
   }
 
   async describe(iface: string): Promise<string> {

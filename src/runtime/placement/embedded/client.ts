@@ -4,7 +4,7 @@ import { PeerPool } from '../../wire/connect.ts';
 import type { LocalIdentity } from '../../wire/handshake.ts';
 import type { Position } from '../../wire/schemas.ts';
 import { serviceProxy } from '../../wire/service-client.ts';
-import { PlacementInterface, type HostInfo, type Placement } from '../protocol.ts';
+import { PlacementInterface, type ActorPlacement, type HostInfo, type Placement } from '../protocol.ts';
 
 const PLACEMENT_CALL_TIMEOUT_MS = 5000;
 
@@ -43,6 +43,10 @@ export class EmbeddedPlacementClient implements Placement {
 
   members(): Promise<HostInfo[]> {
     return this.#api.members();
+  }
+
+  actors(iface: string): Promise<ActorPlacement[]> {
+    return this.#api.actors(iface);
   }
 
   describe(iface: string): Promise<string> {

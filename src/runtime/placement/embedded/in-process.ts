@@ -1,7 +1,7 @@
 // The embedded placement service called directly, without a process or a socket in between: for a
 // single-process runtime (benchmarks, embedding a host in a test or a tool).
 import type { Position } from '../../wire/schemas.ts';
-import type { HostInfo, Placement } from '../protocol.ts';
+import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
 import type { EmbeddedPlacementService } from './service.ts';
 
 export class InProcessPlacement implements Placement {
@@ -37,6 +37,10 @@ export class InProcessPlacement implements Placement {
 
   async members(): Promise<HostInfo[]> {
     return this.#service.members();
+  }
+
+  async actors(iface: string): Promise<ActorPlacement[]> {
+    return this.#service.actors(iface);
   }
 
   async describe(iface: string): Promise<string> {

@@ -3,7 +3,7 @@
 import { KoalaError } from '../../errors/errors.ts';
 import type { ActorImplementation } from '../../interface/interface.ts';
 import type { Position } from '../../wire/schemas.ts';
-import type { HostInfo, PlacementInterface } from '../protocol.ts';
+import type { ActorPlacement, HostInfo, PlacementInterface } from '../protocol.ts';
 import type { Candidate, Strategy } from '../strategies.ts';
 
 interface HostLease extends Candidate {
@@ -21,6 +21,8 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   readonly #opts: EmbeddedPlacementOptions;
   readonly #hosts = new Map<string, HostLease>();
   readonly #positions = new Map<string, Position>();
+  /** When each position was granted, for listings. */
+  readonly #since = new Map<string, number>();
   // Epochs start from the clock so that they keep increasing across placement restarts.
   #epoch = Date.now() * 1000;
 
@@ -82,6 +84,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     }
     const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
     this.#positions.set(id, position);
+    this.#since.set(id, Date.now());
     return position;
   }
 
@@ -93,6 +96,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     if (!lease.info.interfaces.some((i) => i.name === iface)) throw new KoalaError('UNKNOWN_INTERFACE', `host ${hostId} does not serve ${iface}`);
     const position: Position = { host: hostId, address: lease.info.address, epoch: ++this.#epoch };
     this.#positions.set(`${iface}/${key}`, position);
+    this.#since.set(`${iface}/${key}`, Date.now());
     return position;
   }
 
@@ -107,12 +111,25 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   release(iface: string, key: string, hostId: string, epoch: number): null {
     const id = `${iface}/${key}`;
     const existing = this.#positions.get(id);
-    if (existing && existing.host === hostId && existing.epoch === epoch) this.#positions.delete(id);
+    if (existing && existing.host === hostId && existing.epoch === epoch) {
+      this.#positions.delete(id);
+      this.#since.delete(id);
+    }
     return null;
   }
 
   members(): HostInfo[] {
     return [...this.#hosts.values()].map((l) => l.info);
+  }
+
+  actors(iface: string): ActorPlacement[] {
+    const list: ActorPlacement[] = [];
+    for (const [id, pos] of this.#positions) {
+      const slash = id.indexOf('/');
+      const name = id.slice(0, slash);
+      if ((iface === '' || name === iface) && this.#live(id) !== undefined) list.push({ iface: name, key: id.slice(slash + 1), host: pos.host, since: this.#since.get(id) ?? 0 });
+    }
+    return list;
   }
 
   describe(iface: string): string {
@@ -141,6 +158,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     for (const [id, pos] of this.#positions) {
       if (pos.host === hostId) {
         this.#positions.delete(id);
+        this.#since.delete(id);
         released++;
       }
     }
