@@ -48,7 +48,7 @@ async function manifestError(load: Promise<unknown>): Promise<ManifestError> {
 const DEFAULTS: Manifest = {
   cluster: 'koala',
   logLevel: 'info',
-  placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000 },
+  placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000, consul: { lockDelayMs: 5000 } },
   gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000 },
   hosts: [{ name: 'host', replicas: 1, plugins: ['plugins/*'], idleTimeoutMs: 900_000 }],
 };
@@ -74,7 +74,7 @@ test('defaults fill in around given values, durations become milliseconds', asyn
   t.deepEqual(manifest, {
     cluster: 'orders',
     logLevel: 'info',
-    placement: { provider: 'embedded', strategy: 'hash', leaseTtlMs: 2500 },
+    placement: { provider: 'embedded', strategy: 'hash', leaseTtlMs: 2500, consul: { lockDelayMs: 5000 } },
     gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000 },
     hosts: [
       { name: 'api', replicas: 1, plugins: ['plugins/api'], idleTimeoutMs: 7_200_000 },
@@ -236,7 +236,7 @@ test('environment variables override the file', async (t) => {
     provider: 'consul',
     strategy: 'load-aware',
     leaseTtlMs: 10_000,
-    consul: { address: '127.0.0.1:8500', token: 'tok' },
+    consul: { address: '127.0.0.1:8500', token: 'tok', lockDelayMs: 5000 },
   });
 });
 
@@ -310,7 +310,7 @@ test('more schema problems: missing, pattern, nested unknown without a close mat
   );
   t.deepEqual(error.message.split('\n'), [
     `manifest.json: cluster: must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit (got "-bad")`,
-    'manifest.json: placement.consul.frobnicate: unknown property (allowed: address, token, start)',
+    'manifest.json: placement.consul.frobnicate: unknown property (allowed: address, token, start, lockDelay)',
     `manifest.json: hosts[0].name: must be 1 to 32 lowercase letters, digits or '-', starting with a letter (got "API")`,
     'manifest.json: hosts[0].plugins: must be a non-empty list (got [])',
     'manifest.json: hosts[1].name: is required',
