@@ -184,6 +184,9 @@ export class Host {
     const identity = `${env.iface}/${env.key}`;
     try {
       if (this.#stopping) throw new KoalaError('SHUTTING_DOWN', `host ${this.id} is shutting down; retry`);
+      // Checked on every call, not only by the fence timer: a host that was frozen (stopped, swapped
+      // out) serves nothing after its lease ran out, even before its timers get to run.
+      if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
       const served = this.#served.get(env.iface);
       if (served === undefined) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} does not serve ${env.iface}`);
       const message = methodOf(served.plugin.interface, env.method);
