@@ -5,9 +5,20 @@ import { DeadlineTracker } from '../util/deadlines.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import type { Outgoing } from '../wire/peer.ts';
-import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
+import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 
 const MAX_REDIRECTS = 3;
+
+/** Error codes with which a host refuses a call without running it: safe to send elsewhere. */
+const REFUSED_UNRUN = new Set(['LEASE_LOST', 'SHUTTING_DOWN']);
+
+function refusedUnrun(answer: Envelope): boolean {
+  try {
+    return REFUSED_UNRUN.has(errorRecordType.fromBuffer(answer.payload).code);
+  } catch {
+    return false;
+  }
+}
 
 export interface RouterOptions {
   placement: Placement;
@@ -61,6 +72,16 @@ export class ActorRouter {
           if (this.#positions.get(id) === position) this.#positions.delete(id);
           throw err;
         }
+      }
+      if (answer.kind === 'ERROR' && refusedUnrun(answer)) {
+        // The host refused before running the call (it lost its lease, or is stopping): its cached
+        // position is stale. If placement now names another host, the call goes there.
+        if (this.#positions.get(id) === position) this.#positions.delete(id);
+        if (attempt >= MAX_REDIRECTS) return answer;
+        const fresh = await this.#locate(id, env.iface, env.key).catch(() => position);
+        if (fresh.host === position.host) return answer;
+        position = fresh;
+        continue;
       }
       if (answer.kind !== 'REDIRECT') return answer;
       if (attempt >= MAX_REDIRECTS) throw new KoalaError('NOT_OWNER', `${id} moved more than ${MAX_REDIRECTS} times during one call; try again`);
