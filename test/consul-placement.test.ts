@@ -157,3 +157,40 @@ test.serial('a host cut off from Consul stops its actors before its session can 
   }
   t.deepEqual(overlaps(all), [], 'no identity was ever active on two hosts at once');
 });
+
+test.serial('a 3-server Consul cluster loses its leader while calls run: the cluster keeps serving, nothing is active twice', async (t) => {
+  const { startConsulCluster } = await import('./helpers/consul.ts');
+  const consul = await startConsulCluster(t, 3);
+  const file = await journal(t);
+  process.env.KOALA_TEST_JOURNAL = file;
+  const addresses = consul.agents.map((a) => a.address).join(',');
+  const cluster = await startCluster(t, { plugins: [VERIFIER], replicas: 2, cluster: 'kc4', extra: consulPlacement(addresses) });
+  delete process.env.KOALA_TEST_JOURNAL;
+
+  const ids = Array.from({ length: 10 }, (_, i) => i);
+  for (const i of ids) await cluster.client.getProxy(IVerified, i).touch();
+  let running = true;
+  const outcomes: { at: number; ok: boolean }[] = [];
+  const load = (async () => {
+    while (running) {
+      for (const i of ids) {
+        const ok = await cluster.client.getProxy(IVerified, i, { timeoutMs: 3000 }).touch().then(() => true, () => false);
+        outcomes.push({ at: Date.now(), ok });
+      }
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 500));
+  const leader = await consul.leader();
+  const killedAt = Date.now();
+  await leader.kill();
+  const next = await consul.leader();
+  t.not(next.name, leader.name);
+  // Give the hosts time to notice, move to another agent, fence and register again if they must.
+  await waitFor('calls to succeed again after the election', () => outcomes.slice(-ids.length).every((o) => o.ok && o.at > killedAt), 30_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  running = false;
+  await load;
+  const after = outcomes.filter((o) => o.at > Date.now() - 800);
+  t.true(after.length > 0 && after.every((o) => o.ok), 'the last second of calls all succeeded');
+  t.deepEqual(overlaps(intervals(read(file))), [], 'no identity was active twice');
+});

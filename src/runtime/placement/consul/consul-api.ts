@@ -79,21 +79,62 @@ function unreachable(address: string, err: unknown): KoalaError {
   return new KoalaError('UNREACHABLE', `Consul at ${address} did not answer (${detail}); check placement.consul.address and that the agent runs`);
 }
 
-export class ConsulApi {
-  readonly address: string;
-  readonly #consul: Consul;
+/** A failure to talk to the agent at all (as opposed to an HTTP error answer). */
+function isConnectionError(err: unknown): boolean {
+  const e = err as { statusCode?: number; response?: unknown; code?: string };
+  return e.statusCode === undefined && e.response === undefined;
+}
 
-  constructor(address: string, token?: string) {
-    this.address = address;
-    const [host, port] = address.replace(/^https?:\/\//, '').split(':');
-    this.#consul = new Consul({ host: host ?? '127.0.0.1', port: Number(port ?? 8500), ...(token ? { defaults: { token } } : {}) });
+function client(address: string, token: string | undefined): Consul {
+  const [host, port] = address.replace(/^https?:\/\//, '').split(':');
+  return new Consul({ host: host ?? '127.0.0.1', port: Number(port ?? 8500), ...(token ? { defaults: { token } } : {}) });
+}
+
+interface WatchHandle {
+  on(event: 'change', fn: (data: never) => void): void;
+  on(event: 'error', fn: (err: Error) => void): void;
+  end(): void;
+}
+
+/**
+ * Talks to one Consul agent at a time. Given several addresses (agents of one cluster), it moves
+ * to the next when the current one stops answering, and restarts its watches there.
+ */
+export class ConsulApi {
+  readonly #addresses: string[];
+  readonly #token: string | undefined;
+  #current = 0;
+  #consul: Consul;
+  readonly #watches = new Set<() => void>();
+
+  constructor(address: string | readonly string[], token?: string) {
+    this.#addresses = (typeof address === 'string' ? address.split(',') : [...address]).map((a) => a.trim()).filter(Boolean);
+    if (this.#addresses.length === 0) throw new KoalaError('UNREACHABLE', 'no Consul address given; set placement.consul.address');
+    this.#token = token;
+    this.#consul = client(this.#addresses[0]!, token);
+  }
+
+  /** The agent in use now. */
+  get address(): string {
+    return this.#addresses[this.#current]!;
+  }
+
+  /** Moves on from `failed` (unless someone already did) to the next agent. */
+  #failover(failed: string): void {
+    if (this.#addresses.length < 2 || this.address !== failed) return;
+    (this.#consul as unknown as { destroy?: () => void }).destroy?.();
+    this.#current = (this.#current + 1) % this.#addresses.length;
+    this.#consul = client(this.address, this.#token);
+    for (const restart of this.#watches) restart();
   }
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw unreachable(this.address, err);
+      const failed = this.address;
+      if (isConnectionError(err)) this.#failover(failed);
+      throw unreachable(failed, err);
     }
   }
 
@@ -136,7 +177,11 @@ export class ConsulApi {
     } catch (err) {
       const response = (err as { response?: PapiResponse }).response;
       // 409: the transaction was rolled back; its body says which operation failed and why.
-      if (response?.statusCode !== 409) throw unreachable(this.address, err);
+      if (response?.statusCode !== 409) {
+        const failed = this.address;
+        if (isConnectionError(err)) this.#failover(failed);
+        throw unreachable(failed, err);
+      }
       res = response;
     }
     const body = res.body as { Results?: { KV: RawKv }[] | null; Errors?: { OpIndex: number; What: string }[] | null };
@@ -164,9 +209,20 @@ export class ConsulApi {
     await this.#call(() => this.#consul.agent.service.deregister(id));
   }
 
-  /** Keeps a service's TTL check passing; `note` becomes the check's output. */
-  async passCheck(serviceId: string, note: string): Promise<void> {
-    await this.#call(() => this.#consul.agent.check.pass({ id: `service:${serviceId}`, note }));
+  /**
+   * Keeps a service's TTL check passing; `note` becomes the check's output. False when the agent
+   * does not know the check (the service was registered on an agent that is gone, or expired).
+   */
+  async passCheck(serviceId: string, note: string): Promise<boolean> {
+    try {
+      await this.#consul.agent.check.pass({ id: `service:${serviceId}`, note });
+      return true;
+    } catch (err) {
+      if (!isConnectionError(err)) return false;
+      const failed = this.address;
+      this.#failover(failed);
+      throw unreachable(failed, err);
+    }
   }
 
   /** A session bound to the node and to the service's TTL check; its locks are released when it ends. */
@@ -193,32 +249,47 @@ export class ConsulApi {
 
   /**
    * Follows a service's health with blocking queries: `onChange` gets every new list. Returns a
-   * function that stops watching. Errors are retried with backoff by the package.
+   * function that stops watching.
    */
   watchService(name: string, onChange: (entries: ServiceEntry[]) => void, onError: (err: Error) => void): () => void {
-    const watch = this.#consul.watch({ method: this.#consul.health.service, options: { service: name, wait: '30s' }, backoffFactor: 100, backoffMax: 5000 } as never) as unknown as {
-      on(event: 'change', fn: (data: RawHealth[]) => void): void;
-      on(event: 'error', fn: (err: Error) => void): void;
-      end(): void;
-    };
-    watch.on('change', (data) => onChange(data.map(healthEntry)));
-    watch.on('error', (err) => onError(unreachable(this.address, err)));
-    return () => watch.end();
+    return this.#watch(() => ({ method: this.#consul.health.service, options: { service: name, wait: '30s' } }), (data: RawHealth[]) => onChange(data.map(healthEntry)), onError);
   }
 
   /** Follows every key under a prefix with blocking queries. */
   watchPrefix(prefix: string, onChange: (entries: KvEntry[]) => void, onError: (err: Error) => void): () => void {
-    const watch = this.#consul.watch({ method: this.#consul.kv.get, options: { key: prefix, recurse: true, wait: '30s' }, backoffFactor: 100, backoffMax: 5000 } as never) as unknown as {
-      on(event: 'change', fn: (data: RawKv[] | RawKv | null | undefined) => void): void;
-      on(event: 'error', fn: (err: Error) => void): void;
-      end(): void;
+    return this.#watch(
+      () => ({ method: this.#consul.kv.get, options: { key: prefix, recurse: true, wait: '30s' } }),
+      (data: RawKv[] | RawKv | null | undefined) => onChange(data ? (Array.isArray(data) ? data : [data]).map((r) => kvEntry(r, false)) : []),
+      onError,
+    );
+  }
+
+  /**
+   * A watch (the package's blocking-query loop, retrying with backoff) that survives a move to
+   * another agent: it is started again on the agent in use.
+   */
+  #watch<D>(spec: () => { method: unknown; options: Record<string, unknown> }, onChange: (data: D) => void, onError: (err: Error) => void): () => void {
+    let watch: WatchHandle | undefined;
+    const start = () => {
+      watch?.end();
+      const on = this.address;
+      watch = this.#consul.watch({ ...spec(), backoffFactor: 100, backoffMax: 2000 } as never) as unknown as WatchHandle;
+      watch.on('change', onChange as (data: never) => void);
+      watch.on('error', (err) => {
+        if (isConnectionError(err)) this.#failover(on);
+        onError(unreachable(on, err));
+      });
     };
-    watch.on('change', (data) => onChange(data ? (Array.isArray(data) ? data : [data]).map((r) => kvEntry(r, false)) : []));
-    watch.on('error', (err) => onError(unreachable(this.address, err)));
-    return () => watch.end();
+    start();
+    this.#watches.add(start);
+    return () => {
+      this.#watches.delete(start);
+      watch?.end();
+    };
   }
 
   close(): void {
+    this.#watches.clear();
     (this.#consul as unknown as { destroy?: () => void }).destroy?.();
   }
 }

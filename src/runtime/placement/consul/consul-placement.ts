@@ -81,7 +81,7 @@ export class ConsulPlacement implements Placement {
       ttlMs: this.#opts.leaseTtlMs,
       deregisterAfterMs: this.#opts.leaseTtlMs * 10,
     });
-    await this.#api.passCheck(host.id, 'registered');
+    if (!(await this.#api.passCheck(host.id, 'registered'))) throw new KoalaError('UNREACHABLE', `Consul agent ${this.#api.address} refused the health check of ${host.id} it just registered`);
     const session = await this.#api.createSession({ name: `koala-${host.id}`, serviceId: host.id, lockDelayMs: this.#opts.lockDelayMs });
     this.#own = { hostId: host.id, session, address: host.address, load: host.load };
     // Recorded so that anyone (the supervisor of a crashed host) can end the session.
@@ -94,7 +94,8 @@ export class ConsulPlacement implements Placement {
   }
 
   async renew(hostId: string, load: number): Promise<boolean> {
-    await this.#api.passCheck(hostId, 'alive');
+    // An agent that does not know our check (we registered on another, now gone) cannot keep us.
+    if (!(await this.#api.passCheck(hostId, 'alive'))) return false;
     const own = this.#own;
     // Passing the check revives the check, not a session that already ended with it.
     if (own === undefined || own.hostId !== hostId || !(await this.#api.sessionAlive(own.session))) return false;
