@@ -70,6 +70,10 @@ export class ConsulPlacement implements Placement {
   }
 
   async register(host: HostInfo): Promise<number> {
+    // Registering again (our agent went away, or our session ended): end the old session first, so
+    // that the locks it may still hold are released (after the lock-delay) rather than mistaken
+    // for ours.
+    if (this.#own !== undefined) await this.#api.destroySession(this.#own.session).catch(() => {});
     for (const i of host.interfaces) {
       await this.#api.kvPut(`${this.#prefix}/interfaces/${i.name}`, JSON.stringify({ fingerprint: i.fingerprint, protocol: i.protocol, stateless: i.stateless }));
     }
@@ -141,9 +145,11 @@ export class ConsulPlacement implements Placement {
       const holder = await this.#api.kvGet(actorKey);
       if (holder?.session && holder.value) {
         const held = JSON.parse(holder.value) as PositionValue;
-        return { host: held.host, address: held.address, epoch: holder.modifyIndex };
+        // Held under another of our own sessions (one that ended or is ending): not ours to use.
+        if (held.host !== hostId) return { host: held.host, address: held.address, epoch: holder.modifyIndex };
       }
-      // Nobody holds it, yet the lock was refused: the lock-delay after a failed owner. Wait it out.
+      // Nobody holds it, yet the lock was refused (the lock-delay after a failed owner), or a stale
+      // session of ours still holds it: wait until it is free.
       if (Date.now() > deadline) throw new KoalaError('NOT_OWNER', `${iface}/${key} could not be claimed (${result.errors[0]?.what ?? 'lock refused'}); retry`);
       await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
     }
