@@ -52,7 +52,7 @@ test.serial('up --detach, call, status, down: the CI smoke path', async (t) => {
   t.is(report.hosts.length, 2);
   for (const h of report.hosts) t.deepEqual(h.interfaces.sort(), ['ICalc', 'IPlayer']);
   const text = await koala(dir, ['status']);
-  t.regex(text.stdout, /host-1-\w+\s+host\s+\d+\s+\d+\s+ICalc, IPlayer/);
+  t.regex(text.stdout, /host-1-\w+\s+host\s+host\s+\d+\s+passing\s+\d+\s+ICalc, IPlayer/);
 
   // `koala actors` lists the live positions, filtered by interface on request.
   const actors = JSON.parse((await koala(dir, ['actors', '--json'])).stdout) as { actors: { identity: string; host: string }[] };

@@ -48,6 +48,7 @@ async function manifestError(load: Promise<unknown>): Promise<ManifestError> {
 const DEFAULTS: Manifest = {
   cluster: 'koala',
   logLevel: 'info',
+  roles: ['gateway', 'hosts'],
   placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000, consul: { lockDelayMs: 5000 } },
   gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000 },
   hosts: [{ name: 'host', replicas: 1, plugins: ['plugins/*'], idleTimeoutMs: 900_000 }],
@@ -74,6 +75,7 @@ test('defaults fill in around given values, durations become milliseconds', asyn
   t.deepEqual(manifest, {
     cluster: 'orders',
     logLevel: 'info',
+    roles: ['gateway', 'hosts'],
     placement: { provider: 'embedded', strategy: 'hash', leaseTtlMs: 2500, consul: { lockDelayMs: 5000 } },
     gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000 },
     hosts: [
@@ -281,7 +283,7 @@ test('every error is its own problem with file, path and what is expected', asyn
   const error = await manifestError(loadManifest({ cwd: dir, env: {} }));
   t.is(error.filepath, path.join(dir, 'koala.config.yaml'));
   t.deepEqual(error.message.split('\n'), [
-    'koala.config.yaml: gatway: unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, placement, gateway, hosts)',
+    'koala.config.yaml: gatway: unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts)',
     'koala.config.yaml: placement.provider: must be one of "embedded", "consul" (got "etcd")',
     'koala.config.yaml: placement.leaseTtl: must be a duration like 500ms, 10s, 15m or a number of milliseconds (got "10 seconds")',
     'koala.config.yaml: hosts[0].replicas: must be an integer from 1 to 64 (got "two")',
@@ -291,7 +293,7 @@ test('every error is its own problem with file, path and what is expected', asyn
   t.deepEqual(error.problems[0], {
     file: 'koala.config.yaml',
     path: 'gatway',
-    message: 'unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, placement, gateway, hosts)',
+    message: 'unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts)',
   });
 });
 

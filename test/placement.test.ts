@@ -25,6 +25,8 @@ function host(id: string, interfaces: string[], load = 0, stateless: string[] = 
     pid: 1,
     startedAt: 0,
     load,
+    role: 'host',
+    health: 'passing',
     interfaces: interfaces.map((name) => ({
       name,
       fingerprint: `fp-${name}`,

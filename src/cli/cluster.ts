@@ -10,7 +10,7 @@ export interface ClusterTarget {
   state: RunState | undefined;
 }
 
-export function findCluster(cwd: string, flags: { gateway?: string | undefined } = {}): ClusterTarget {
+export async function findCluster(cwd: string, flags: { gateway?: string | undefined } = {}): Promise<ClusterTarget> {
   const url = flags.gateway ?? process.env.KOALA_GATEWAY_URL;
   if (url) {
     const secret = process.env.KOALA_SECRET;
@@ -21,5 +21,20 @@ export function findCluster(cwd: string, flags: { gateway?: string | undefined }
   if (state === undefined) {
     throw new CliError(`no running Koala cluster found from ${cwd} upwards`, { hint: 'start one with `koala up --detach`, or pass --gateway URL with KOALA_SECRET set' });
   }
-  return { url: state.gateway, cluster: state.cluster, secret: state.secret, state };
+  if (state.gateway) return { url: state.gateway, cluster: state.cluster, secret: state.secret, state };
+  if (state.consul) return { url: await gatewayFromConsul(state.consul, state.cluster), cluster: state.cluster, secret: state.secret, state };
+  throw new CliError(`the cluster in ${state.root} runs no gateway here and has no Consul to find one through`, { hint: 'add "gateway" to the manifest\'s roles, or pass --gateway URL' });
+}
+
+/** A healthy gateway of the cluster, as registered in Consul (for machines that run only hosts). */
+async function gatewayFromConsul(consul: string, cluster: string): Promise<string> {
+  const { ConsulPlacement } = await import('../runtime/placement/consul/consul-placement.ts');
+  const placement = new ConsulPlacement({ address: consul, cluster, strategy: 'random', leaseTtlMs: 10_000, lockDelayMs: 0 });
+  try {
+    const gateway = (await placement.members()).find((m) => m.role === 'gateway' && m.health === 'passing');
+    if (!gateway) throw new CliError(`no healthy gateway of cluster "${cluster}" is registered in Consul at ${consul}`, { hint: 'start `koala up` on a machine whose manifest has "gateway" in roles' });
+    return gateway.address;
+  } finally {
+    await placement.close();
+  }
 }

@@ -13,7 +13,7 @@ export default class Actors extends KoalaCommand {
   async run(): Promise<{ actors: (ActorPlacement & { identity: string; sinceIso: string })[] }> {
     const { flags } = await this.parse(Actors);
     const [{ findCluster }, { ClusterClient }] = await Promise.all([import('../cli/cluster.ts'), import('../runtime/client/cluster-client.ts')]);
-    const target = findCluster(process.cwd(), flags);
+    const target = await findCluster(process.cwd(), flags);
     const client = await ClusterClient.connect({ url: target.url, cluster: target.cluster, secret: target.secret, timeoutMs: 10_000, name: 'koala-actors' });
     try {
       const actors = (await client.actors(flags.interface ?? ''))

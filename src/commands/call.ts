@@ -31,7 +31,7 @@ export default class Call extends KoalaCommand {
       import('../runtime/wire/rpc.ts'),
       import('../cli/call-args.ts'),
     ]);
-    const target = findCluster(process.cwd(), flags);
+    const target = await findCluster(process.cwd(), flags);
     const client = await ClusterClient.connect({ url: target.url, cluster: target.cluster, secret: target.secret, timeoutMs: flags.timeout, name: 'koala-call' });
     try {
       const iface = await client.describe(ifaceName);

@@ -7,10 +7,13 @@ export interface StatusReport {
   cluster: string;
   root: string | null;
   gateway: string;
+  /** The Consul agent(s), with Consul placement. */
+  consul?: string;
   supervisorPid: number | null;
   startedAt: string | null;
   processes: (ProcessState & { alive: boolean })[];
-  hosts: { id: string; group: string; address: string; pid: number; load: number; interfaces: string[] }[];
+  /** Cluster members: hosts, and with Consul placement also gateways (of every machine). */
+  hosts: { id: string; role: string; group: string; address: string; pid: number; health: string; load: number; interfaces: string[] }[];
   /** Set when the gateway could not be asked for live membership. */
   error?: string;
 }
@@ -29,11 +32,12 @@ export default class Status extends KoalaCommand {
       import('../runtime/client/cluster-client.ts'),
       import('../runtime/supervisor/run-state.ts'),
     ]);
-    const target = findCluster(process.cwd(), flags);
+    const target = await findCluster(process.cwd(), flags);
     const report: StatusReport = {
       cluster: target.cluster,
       root: target.state?.root ?? null,
       gateway: target.url,
+      ...(target.state?.consul ? { consul: target.state.consul } : {}),
       supervisorPid: target.state?.pid ?? null,
       startedAt: target.state?.startedAt ?? null,
       processes: (target.state?.processes ?? []).map((p) => ({ ...p, alive: isAlive(p.pid) })),
@@ -43,7 +47,7 @@ export default class Status extends KoalaCommand {
       const client = await ClusterClient.connect({ url: target.url, cluster: target.cluster, secret: target.secret, timeoutMs: 5000, name: 'koala-status' });
       try {
         report.hosts = (await client.members())
-          .map((h: HostInfo) => ({ id: h.id, group: h.group, address: h.address, pid: h.pid, load: h.load, interfaces: h.interfaces.map((i) => i.name).sort() }))
+          .map((h: HostInfo) => ({ id: h.id, role: h.role, group: h.group, address: h.address, pid: h.pid, health: h.health, load: h.load, interfaces: h.interfaces.map((i) => i.name).sort() }))
           .sort((a, b) => a.id.localeCompare(b.id));
       } finally {
         client.close();
@@ -59,6 +63,7 @@ export default class Status extends KoalaCommand {
   #print(r: StatusReport): void {
     this.log(`cluster  ${r.cluster}${r.root ? `  (${r.root})` : ''}`);
     this.log(`gateway  ${r.gateway}`);
+    if (r.consul) this.log(`consul   ${r.consul}`);
     if (r.startedAt) this.log(`started  ${r.startedAt}  supervisor pid ${r.supervisorPid}`);
     if (r.processes.length) {
       this.log('');
@@ -67,7 +72,7 @@ export default class Status extends KoalaCommand {
     this.log('');
     if (r.error) this.logToStderr(`error ${r.error}`);
     else if (r.hosts.length === 0) this.log('no hosts are registered');
-    else this.log(table(['HOST', 'GROUP', 'PID', 'ACTORS', 'INTERFACES'], r.hosts.map((h) => [h.id, h.group, String(h.pid), String(h.load), h.interfaces.join(', ')])));
+    else this.log(table(['MEMBER', 'ROLE', 'GROUP', 'PID', 'HEALTH', 'ACTORS', 'INTERFACES'], r.hosts.map((h) => [h.id, h.role, h.group, String(h.pid), h.health, h.role === 'host' ? String(h.load) : '-', h.interfaces.join(', ')])));
   }
 }
 

@@ -28,10 +28,14 @@ export interface HostGroup {
   idleTimeoutMs: number;
 }
 
+export type Role = 'gateway' | 'hosts';
+
 export interface Manifest {
   cluster: string;
   secret?: string;
   logLevel: LogLevel;
+  /** What this machine runs; machines sharing a Consul cluster may each run part of it. */
+  roles: Role[];
   placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
   gateway: { host: string; port: number; requestTimeoutMs: number };
   hosts: HostGroup[];
@@ -53,6 +57,7 @@ export interface ManifestInput {
   cluster?: string;
   secret?: string;
   logLevel?: LogLevel;
+  roles?: Role[];
   placement?: { provider?: PlacementProvider; strategy?: StrategyName; leaseTtl?: DurationInput; consul?: ConsulSettingsInput };
   gateway?: { host?: string; port?: number; requestTimeout?: DurationInput };
   hosts?: HostGroupInput[];
@@ -253,6 +258,7 @@ interface ValidInput {
   cluster: string;
   secret?: string;
   logLevel: LogLevel;
+  roles: Role[];
   placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtl: number | string; consul: ConsulSettings & { lockDelay: number | string } };
   gateway: { host: string; port: number; requestTimeout: number | string };
   hosts: { name: string; replicas: number; plugins: string[]; idleTimeout: number | string }[];
@@ -332,10 +338,11 @@ function check(
   }
   if (!valid || problems.length > 0) return undefined;
 
-  const { cluster, secret, logLevel, placement, gateway, hosts } = data;
+  const { cluster, secret, logLevel, roles, placement, gateway, hosts } = data;
   return {
     cluster,
     ...(secret === undefined ? {} : { secret }),
+    roles,
     logLevel,
     placement: {
       provider: placement.provider,

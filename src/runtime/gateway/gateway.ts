@@ -1,5 +1,6 @@
 // The gateway: the cluster's front door. It holds no actors; it forwards each call to the host
 // that owns the target (via the shared router) and answers `koala.Gateway` itself.
+import { randomBytes } from 'node:crypto';
 import type { ActorImplementation } from '../interface/interface.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
@@ -69,6 +70,8 @@ export class Gateway {
       onRequest: (env, peer) => this.#onRequest(env, peer),
       log: this.#opts.log.warn,
     });
+    // A fresh suffix, as for hosts: gateways of several machines are distinct members.
+    await this.#opts.placement.announce({ id: `${this.#opts.identity.node}-${randomBytes(3).toString('hex')}`, role: 'gateway', address: this.url, pid: process.pid });
   }
 
   async stop(): Promise<void> {

@@ -143,6 +143,8 @@ export class Host {
       pid: process.pid,
       startedAt: this.#startedAt,
       load: this.#activations.size,
+      role: 'host',
+      health: 'passing',
       interfaces: [...this.#served.values()].map(({ plugin, maxLocal }) => ({
         name: plugin.interface.name,
         fingerprint: plugin.interface.fingerprint,

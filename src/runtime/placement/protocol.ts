@@ -28,6 +28,8 @@ export const hostInfoSchema = {
     { name: 'startedAt', type: 'long' },
     { name: 'load', type: 'int' },
     { name: 'interfaces', type: { type: 'array', items: 'InterfaceInfo' } },
+    { name: 'role', type: 'string', default: 'host' },
+    { name: 'health', type: 'string', default: 'passing' },
   ],
 } as const;
 
@@ -89,6 +91,10 @@ export interface HostInfo {
   startedAt: number;
   load: number;
   interfaces: InterfaceInfo[];
+  /** `host`, or `gateway` (gateways are members too, with Consul placement; they hold no actors). */
+  role: string;
+  /** `passing`, `warning` or `critical` (Consul's health of the member). */
+  health: string;
 }
 
 /**
@@ -118,5 +124,10 @@ export interface Placement {
   describe(iface: string): Promise<string>;
   /** Live positions, of one interface or ('') of all. */
   actors(iface: string): Promise<ActorPlacement[]>;
+  /**
+   * Makes a member that holds no actors (a gateway) visible to the cluster until `close()`; it
+   * keeps its own health check passing. Placement that has no membership of its own ignores it.
+   */
+  announce(member: { id: string; role: 'gateway'; address: string; pid: number }): Promise<void>;
   close(): Promise<void>;
 }

@@ -23,7 +23,10 @@ export interface RunState {
   root: string;
   manifest: string | null;
   startedAt: string;
+  /** This machine's gateway; '' when it runs none (then tools find one through Consul). */
   gateway: string;
+  /** The Consul agent(s), with Consul placement. */
+  consul?: string;
   processes: ProcessState[];
 }
 

@@ -108,7 +108,9 @@ export class Supervisor {
         entry: ENTRIES.gateway,
         config: { ...base, name: 'gateway', host: manifest.gateway.host, port: manifest.gateway.port, placement: target, requestTimeoutMs: manifest.gateway.requestTimeoutMs } satisfies GatewayChildConfig,
       };
-      await Promise.all([...hosts, gateway].map((spec) => this.#spawn(spec)));
+      // A machine may run only some roles; with Consul, the others run elsewhere in the cluster.
+      const specs = [...(manifest.roles.includes('hosts') ? hosts : []), ...(manifest.roles.includes('gateway') ? [gateway] : [])];
+      await Promise.all(specs.map((spec) => this.#spawn(spec)));
       this.#state = {
         status: 'running',
         pid: process.pid,
@@ -117,7 +119,8 @@ export class Supervisor {
         root,
         manifest: this.#loaded.filepath,
         startedAt: new Date().toISOString(),
-        gateway: this.#children.get('gateway')!.state.url,
+        gateway: this.#children.get('gateway')?.state.url ?? '',
+        ...(target.provider === 'consul' ? { consul: target.address } : {}),
         processes: [],
       };
       this.#saveState();

@@ -54,6 +54,8 @@ export class ConsulPlacement implements Placement {
   /** Loads the hosts published, by host id. */
   #loads = new Map<string, number>();
   #unwatchLoads: (() => void) | undefined;
+  /** A gateway announced through this placement, kept passing until close(). */
+  #announced: { id: string; timer: NodeJS.Timeout } | undefined;
   #members = new Map<string, Candidate>();
   #membersReady: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
@@ -163,7 +165,26 @@ export class ConsulPlacement implements Placement {
   async members(): Promise<HostInfo[]> {
     const [entries, records] = await Promise.all([this.#api.healthService(this.#service), this.#api.kvList(`${this.#prefix}/hosts/`)]);
     const loads = new Map(records.map((r) => [r.key.slice(r.key.lastIndexOf('/') + 1), r.value ? (JSON.parse(r.value) as HostRecord).load : 0]));
-    return entries.filter((e) => e.tags.includes('host')).map((e) => ({ ...hostInfo(e), load: loads.get(e.id) ?? 0 }));
+    return entries.map((e) => ({ ...hostInfo(e), load: loads.get(e.id) ?? 0 }));
+  }
+
+  async announce(member: { id: string; role: 'gateway'; address: string; pid: number }): Promise<void> {
+    await this.#api.registerService({
+      name: this.#service,
+      id: member.id,
+      tags: [member.role],
+      meta: { address: member.address, pid: String(member.pid), startedAt: String(Date.now()), group: member.role },
+      ttlMs: this.#opts.leaseTtlMs,
+      deregisterAfterMs: this.#opts.leaseTtlMs * 10,
+    });
+    const pass = async () => {
+      // An agent that lost the registration (it restarted, or we moved to another): register again.
+      if (!(await this.#api.passCheck(member.id, 'alive').catch(() => true))) await this.announce(member).catch(() => {});
+    };
+    await pass();
+    clearInterval(this.#announced?.timer);
+    this.#announced = { id: member.id, timer: setInterval(() => void pass(), Math.max(100, Math.floor(this.#opts.leaseTtlMs / 3))) };
+    this.#announced.timer.unref();
   }
 
   async actors(iface: string): Promise<ActorPlacement[]> {
@@ -188,6 +209,11 @@ export class ConsulPlacement implements Placement {
   }
 
   async close(): Promise<void> {
+    if (this.#announced) {
+      clearInterval(this.#announced.timer);
+      await this.#api.deregisterService(this.#announced.id).catch(() => {});
+      this.#announced = undefined;
+    }
     this.#unwatch?.();
     this.#unwatchLoads?.();
     this.#api.close();
@@ -244,6 +270,8 @@ function hostInfo(e: ServiceEntry): HostInfo {
     pid: Number(e.meta.pid ?? 0),
     startedAt: Number(e.meta.startedAt ?? 0),
     load: 0,
+    role: e.tags.includes('gateway') ? 'gateway' : 'host',
+    health: e.status,
     interfaces: e.tags
       .filter((t) => t.startsWith('iface:'))
       .map((t) => t.slice('iface:'.length))

@@ -53,6 +53,10 @@ export class EmbeddedPlacementClient implements Placement {
     return this.#api.describe(iface);
   }
 
+  async announce(): Promise<void> {
+    // Embedded placement knows hosts only; gateways are found through the run state.
+  }
+
   close(): Promise<void> {
     return this.#pool.close();
   }

@@ -47,5 +47,9 @@ export class InProcessPlacement implements Placement {
     return this.#service.describe(iface);
   }
 
+  async announce(): Promise<void> {
+    // Embedded placement knows hosts only.
+  }
+
   async close(): Promise<void> {}
 }
