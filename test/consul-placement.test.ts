@@ -46,7 +46,9 @@ test.serial('calls place actors as KV locks held by the hosts’ sessions; a gra
   const [entry] = (await kv(consul.url, 'koala/kc1/actors/IPlayer/1')) ?? [];
   t.truthy(entry?.Session, 'the position key is locked by a session');
   const value = JSON.parse(Buffer.from(entry!.Value, 'base64').toString()) as { host: string; address: string };
-  const members = await cluster.client.members();
+  const all = await cluster.client.members();
+  t.deepEqual(all.filter((m) => m.role === 'gateway').length, 1, 'the gateway is a member too');
+  const members = all.filter((m) => m.role === 'host');
   t.deepEqual(members.map((m) => m.id).sort(), cluster.state.processes.filter((p) => p.role === 'host').map((p) => p.details!.id!).sort());
   t.true(members.some((m) => m.id === value.host && m.address === value.address));
   for (const m of members) t.deepEqual(m.interfaces.map((i) => i.name).sort(), ['IPlayer', 'IVerified']);
@@ -121,7 +123,7 @@ test.serial('a host cut off from Consul stops its actors before its session can 
     child.on('message', (m: { type: string; message?: string }) => (m.type === 'ready' ? resolve() : reject(new Error(m.message))));
     child.once('exit', (code) => reject(new Error(`cut-off host exited (${code}): ${output}`)));
   });
-  await waitFor('both hosts to be members', async () => (await cluster.client.members()).length === 2);
+  await waitFor('both hosts to be members', async () => (await cluster.client.members()).filter((m) => m.role === 'host').length === 2);
 
   // Place enough actors that some land on the cut-off host.
   const owner = new Map<number, number>();
