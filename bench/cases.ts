@@ -12,8 +12,32 @@ export interface Figure {
 export interface BenchCase {
   name: string;
   title: string;
-  nodeArgs: string[];
-  figures: Figure[];
+  nodeArgs: string[  {
+    name: 'placement',
+    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
+    nodeArgs: [],
+    figures: [
+      { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },
+      { key: 'consulActivationsPerSec', label: 'new activations/s, Consul placement', unit: '/s', min: 2_000 },
+      { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
+      { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
+      { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
+    ],
+  },
+];
+  figures: Figure[  {
+    name: 'placement',
+    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
+    nodeArgs: [],
+    figures: [
+      { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },
+      { key: 'consulActivationsPerSec', label: 'new activations/s, Consul placement', unit: '/s', min: 2_000 },
+      { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
+      { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
+      { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
+    ],
+  },
+];
 }
 
 export const CASES: BenchCase[] = [
@@ -30,6 +54,18 @@ export const CASES: BenchCase[] = [
     figures: [
       { key: 'bytesPerActivation', label: 'bytes per idle activation', unit: 'B', max: 2048 },
       { key: 'activationsPerSec', label: 'activations/s (in-process placement)', unit: '/s' },
+    ],
+  },
+  {
+    name: 'placement',
+    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
+    nodeArgs: [],
+    figures: [
+      { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },
+      { key: 'consulActivationsPerSec', label: 'new activations/s, Consul placement', unit: '/s', min: 2_000 },
+      { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
+      { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
+      { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
     ],
   },
 ];

@@ -16,6 +16,7 @@ function median(xs: number[]): number {
 }
 
 function format(value: number, unit: string): string {
+  if (unit === '×') return `${value.toFixed(3)}×`;
   if (unit === '/s') return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M/s` : value >= 1e3 ? `${(value / 1e3).toFixed(1)} k/s` : `${value}/s`;
   return `${value.toLocaleString('en-US')} ${unit}`;
 }

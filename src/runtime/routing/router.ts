@@ -36,6 +36,7 @@ export class ActorRouter {
   readonly #opts: RouterOptions;
   readonly #positions = new Map<string, Position>();
   readonly #deadlines = new DeadlineTracker();
+  readonly #locating = new Map<string, Promise<Position>>();
 
   constructor(opts: RouterOptions) {
     this.#opts = opts;
@@ -96,9 +97,23 @@ export class ActorRouter {
     return this.#deadlines.race(handle(env), env.deadline, () => new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`));
   }
 
-  async #locate(id: string, iface: string, key: string): Promise<Position> {
-    const position = await this.#opts.placement.locate(iface, key);
-    this.#positions.set(id, position);
-    return position;
+  /** Asks placement, once for any number of concurrent first calls to one actor. */
+  #locate(id: string, iface: string, key: string): Promise<Position> {
+    let pending = this.#locating.get(id);
+    if (pending === undefined) {
+      pending = this.#opts.placement.locate(iface, key).then(
+        (position) => {
+          this.#locating.delete(id);
+          this.#positions.set(id, position);
+          return position;
+        },
+        (err: unknown) => {
+          this.#locating.delete(id);
+          throw err;
+        },
+      );
+      this.#locating.set(id, pending);
+    }
+    return pending;
   }
 }

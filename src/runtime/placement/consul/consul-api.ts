@@ -1,4 +1,5 @@
 // The parts of Consul's HTTP API that Koala uses, typed, on top of the `consul` package.
+import { Agent as HttpAgent } from 'node:http';
 import Consul from 'consul';
 import { KoalaError } from '../../errors/errors.ts';
 
@@ -85,9 +86,16 @@ function isConnectionError(err: unknown): boolean {
   return e.statusCode === undefined && e.response === undefined;
 }
 
+/**
+ * Consul refuses more than `limits.http_max_conns_per_client` (200) connections from one address,
+ * and a burst of activations would open one per request: keep a small pool of reused connections.
+ */
+const MAX_SOCKETS = 32;
+
 function client(address: string, token: string | undefined): Consul {
   const [host, port] = address.replace(/^https?:\/\//, '').split(':');
-  return new Consul({ host: host ?? '127.0.0.1', port: Number(port ?? 8500), ...(token ? { defaults: { token } } : {}) });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  return new Consul({ host: host ?? '127.0.0.1', port: Number(port ?? 8500), agent, ...(token ? { defaults: { token } } : {}) });
 }
 
 interface WatchHandle {
