@@ -12,32 +12,8 @@ export interface Figure {
 export interface BenchCase {
   name: string;
   title: string;
-  nodeArgs: string[  {
-    name: 'placement',
-    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
-    nodeArgs: [],
-    figures: [
-      { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },
-      { key: 'consulActivationsPerSec', label: 'new activations/s, Consul placement', unit: '/s', min: 2_000 },
-      { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
-      { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
-      { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
-    ],
-  },
-];
-  figures: Figure[  {
-    name: 'placement',
-    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
-    nodeArgs: [],
-    figures: [
-      { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },
-      { key: 'consulActivationsPerSec', label: 'new activations/s, Consul placement', unit: '/s', min: 2_000 },
-      { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
-      { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
-      { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
-    ],
-  },
-];
+  nodeArgs: string[];
+  figures: Figure[];
 }
 
 export const CASES: BenchCase[] = [
