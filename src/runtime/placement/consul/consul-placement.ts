@@ -12,7 +12,9 @@
 //   arrives. Two callers that pick different hosts cannot both win: the lock decides.
 // - A host that stops passing its check loses its session, and with it every lock; Consul's
 //   lock-delay keeps the keys from being taken again at once, covering a host that is slow to fence.
+import { readFileSync } from 'node:fs';
 import { KoalaError } from '../../errors/errors.ts';
+import { PROTOCOL_VERSION } from '../../wire/schemas.ts';
 import type { StrategyName } from '../../config/manifest.ts';
 import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
@@ -43,6 +45,12 @@ interface PositionValue {
 }
 
 const CLAIM_RETRY_MS = 200;
+
+/** Koala's version and wire protocol version, published in every member's service meta. */
+const VERSION_META = {
+  version: (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+  protocol: String(PROTOCOL_VERSION),
+};
 
 export class ConsulPlacement implements Placement {
   readonly #opts: ConsulPlacementOptions;
@@ -83,7 +91,7 @@ export class ConsulPlacement implements Placement {
       name: this.#service,
       id: host.id,
       tags: ['host', ...host.interfaces.map((i) => `iface:${i.name}`), ...host.interfaces.filter((i) => i.stateless).map((i) => `stateless:${i.name}`)],
-      meta: { address: host.address, group: host.group, pid: String(host.pid), startedAt: String(host.startedAt) },
+      meta: { address: host.address, group: host.group, pid: String(host.pid), startedAt: String(host.startedAt), ...VERSION_META },
       ttlMs: this.#opts.leaseTtlMs,
       deregisterAfterMs: this.#opts.leaseTtlMs * 10,
     });
@@ -173,7 +181,7 @@ export class ConsulPlacement implements Placement {
       name: this.#service,
       id: member.id,
       tags: [member.role],
-      meta: { address: member.address, pid: String(member.pid), startedAt: String(Date.now()), group: member.role },
+      meta: { address: member.address, pid: String(member.pid), startedAt: String(Date.now()), group: member.role, ...VERSION_META },
       ttlMs: this.#opts.leaseTtlMs,
       deregisterAfterMs: this.#opts.leaseTtlMs * 10,
     });
