@@ -6,3 +6,4 @@ export type { AvroProtocol, AvroSchema, Infer, MethodArgs, MethodResult } from '
 export { ClusterClient, type ClusterClientOptions } from './runtime/client/cluster-client.ts';
 export { KoalaError, TimeoutError, ERROR_CODES, type ErrorCode } from './runtime/errors/errors.ts';
 export { defineConfig, type ManifestInput } from './runtime/config/manifest.ts';
+export { defineGatewayPlugin, type GatewayCluster, type GatewayPlugin } from './runtime/gateway/plugin.ts';

@@ -50,7 +50,7 @@ const DEFAULTS: Manifest = {
   logLevel: 'info',
   roles: ['gateway', 'hosts'],
   placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000, consul: { lockDelayMs: 5000 } },
-  gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000 },
+  gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000, plugins: [], session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
   hosts: [{ name: 'host', replicas: 1, plugins: ['plugins/*'], idleTimeoutMs: 900_000 }],
 };
 
@@ -77,7 +77,7 @@ test('defaults fill in around given values, durations become milliseconds', asyn
     logLevel: 'info',
     roles: ['gateway', 'hosts'],
     placement: { provider: 'embedded', strategy: 'hash', leaseTtlMs: 2500, consul: { lockDelayMs: 5000 } },
-    gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000 },
+    gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000, plugins: [], session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
     hosts: [
       { name: 'api', replicas: 1, plugins: ['plugins/api'], idleTimeoutMs: 7_200_000 },
       { name: 'jobs', replicas: 3, plugins: ['jobs/*.ts'], idleTimeoutMs: 900_000 },
@@ -233,7 +233,7 @@ test('environment variables override the file', async (t) => {
   t.is(manifest.cluster, 'env-cluster');
   t.is(manifest.secret, '0123456789abcdef');
   t.is(manifest.logLevel, 'warn');
-  t.deepEqual(manifest.gateway, { host: '0.0.0.0', port: 9000, requestTimeoutMs: 30_000 });
+  t.like(manifest.gateway, { host: '0.0.0.0', port: 9000, requestTimeoutMs: 30_000 });
   t.deepEqual(manifest.placement, {
     provider: 'consul',
     strategy: 'load-aware',

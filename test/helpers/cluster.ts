@@ -40,13 +40,15 @@ export async function makeProject(t: ExecutionContext, manifest: string): Promis
 }
 
 /** A manifest for tests: free gateway port, the given plugins, two hosts. */
-export function manifest(opts: { plugins?: string[]; replicas?: number; cluster?: string; extra?: string } = {}): string {
+/** `gateway`: more lines under `gateway:` (already indented by two spaces). */
+export function manifest(opts: { plugins?: string[]; replicas?: number; cluster?: string; extra?: string; gateway?: string } = {}): string {
   const plugins = opts.plugins ?? [PLAYER_PLUGIN];
   return [
     `cluster: ${opts.cluster ?? 'test'}`,
     'logLevel: info',
     'gateway:',
     '  port: 0',
+    ...(opts.gateway ? [opts.gateway] : []),
     'hosts:',
     '  - name: host',
     `    replicas: ${opts.replicas ?? 2}`,

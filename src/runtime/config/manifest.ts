@@ -30,6 +30,30 @@ export interface HostGroup {
 
 export type Role = 'gateway' | 'hosts';
 
+export interface GatewayLimits {
+  maxFrameBytes: number;
+  ratePerSecond: number;
+  maxInFlight: number;
+  idleTimeoutMs: number;
+  maxSessions: number;
+}
+
+export interface GatewaySettings {
+  host: string;
+  port: number;
+  requestTimeoutMs: number;
+  /** Gateway plugin modules (HTTP routes), as written in the manifest. */
+  plugins: string[];
+  /** Directory of static files, absolute. */
+  static?: string;
+  /** PEM files, absolute. */
+  tls?: { cert: string; key: string };
+  clientSecret?: string;
+  login?: { interface: string; method: string };
+  session: { timestampWindowMs: number; resumeTtlMs: number };
+  limits: GatewayLimits;
+}
+
 export interface Manifest {
   cluster: string;
   secret?: string;
@@ -37,7 +61,7 @@ export interface Manifest {
   /** What this machine runs; machines sharing a Consul cluster may each run part of it. */
   roles: Role[];
   placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
-  gateway: { host: string; port: number; requestTimeoutMs: number };
+  gateway: GatewaySettings;
   hosts: HostGroup[];
 }
 
@@ -59,7 +83,18 @@ export interface ManifestInput {
   logLevel?: LogLevel;
   roles?: Role[];
   placement?: { provider?: PlacementProvider; strategy?: StrategyName; leaseTtl?: DurationInput; consul?: ConsulSettingsInput };
-  gateway?: { host?: string; port?: number; requestTimeout?: DurationInput };
+  gateway?: {
+    host?: string;
+    port?: number;
+    requestTimeout?: DurationInput;
+    plugins?: string[];
+    static?: string;
+    tls?: { cert: string; key: string };
+    clientSecret?: string;
+    login?: { interface: string; method?: string };
+    session?: { timestampWindow?: DurationInput; resumeTtl?: DurationInput };
+    limits?: { maxFrameBytes?: number; ratePerSecond?: number; maxInFlight?: number; idleTimeout?: DurationInput; maxSessions?: number };
+  };
   hosts?: HostGroupInput[];
 }
 
@@ -260,7 +295,18 @@ interface ValidInput {
   logLevel: LogLevel;
   roles: Role[];
   placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtl: number | string; consul: ConsulSettings & { lockDelay: number | string } };
-  gateway: { host: string; port: number; requestTimeout: number | string };
+  gateway: {
+    host: string;
+    port: number;
+    requestTimeout: number | string;
+    plugins: string[];
+    static?: string;
+    tls?: { cert: string; key: string };
+    clientSecret?: string;
+    login?: { interface: string; method: string };
+    session: { timestampWindow: number | string; resumeTtl: number | string };
+    limits: { maxFrameBytes: number; ratePerSecond: number; maxInFlight: number; idleTimeout: number | string; maxSessions: number };
+  };
   hosts: { name: string; replicas: number; plugins: string[]; idleTimeout: number | string }[];
 }
 
@@ -273,13 +319,14 @@ const ENV_OVERRIDES: [name: string, path: string[]][] = [
   ['KOALA_LOG_LEVEL', ['logLevel']],
   ['KOALA_GATEWAY_PORT', ['gateway', 'port']],
   ['KOALA_GATEWAY_HOST', ['gateway', 'host']],
+  ['KOALA_CLIENT_SECRET', ['gateway', 'clientSecret']],
   ['KOALA_PLACEMENT', ['placement', 'provider']],
   ['KOALA_CONSUL_ADDRESS', ['placement', 'consul', 'address']],
   ['KOALA_CONSUL_TOKEN', ['placement', 'consul', 'token']],
 ];
 
 // Values that must never be echoed back in an error message.
-const SECRET_PATHS = new Set(['secret', 'placement.consul.token']);
+const SECRET_PATHS = new Set(['secret', 'placement.consul.token', 'gateway.clientSecret']);
 
 let validator: ValidateFunction<ValidInput> | undefined;
 
@@ -355,7 +402,24 @@ function check(
         lockDelayMs: parseDuration(placement.consul.lockDelay),
       },
     },
-    gateway: { host: gateway.host, port: gateway.port, requestTimeoutMs: parseDuration(gateway.requestTimeout) },
+    gateway: {
+      host: gateway.host,
+      port: gateway.port,
+      requestTimeoutMs: parseDuration(gateway.requestTimeout),
+      plugins: gateway.plugins,
+      ...(gateway.static === undefined ? {} : { static: gateway.static }),
+      ...(gateway.tls === undefined ? {} : { tls: gateway.tls }),
+      ...(gateway.clientSecret === undefined ? {} : { clientSecret: gateway.clientSecret }),
+      ...(gateway.login === undefined ? {} : { login: gateway.login }),
+      session: { timestampWindowMs: parseDuration(gateway.session.timestampWindow), resumeTtlMs: parseDuration(gateway.session.resumeTtl) },
+      limits: {
+        maxFrameBytes: gateway.limits.maxFrameBytes,
+        ratePerSecond: gateway.limits.ratePerSecond,
+        maxInFlight: gateway.limits.maxInFlight,
+        idleTimeoutMs: parseDuration(gateway.limits.idleTimeout),
+        maxSessions: gateway.limits.maxSessions,
+      },
+    },
     hosts: hosts.map((h) => ({ name: h.name, replicas: h.replicas, plugins: h.plugins, idleTimeoutMs: parseDuration(h.idleTimeout) })),
   };
 }

@@ -18,6 +18,13 @@ export const ERROR_CODES = [
   'SHUTTING_DOWN',
   'LEASE_LOST',
   'DEADLOCK',
+  'RATE_LIMITED',
+  'TOO_BUSY',
+  'SESSION_LIMIT',
+  'FRAME_TOO_LARGE',
+  'IDLE_TIMEOUT',
+  'BAD_FIRST_PACKET',
+  'STALE_STATE',
   'INTERNAL',
 ] as const;
 

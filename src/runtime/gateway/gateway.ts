@@ -1,7 +1,20 @@
-// The gateway: the cluster's front door. It holds no actors; it forwards each call to the host
-// that owns the target (via the shared router) and answers `koala.Gateway` itself.
+// The gateway: the cluster's front door. It holds no actors. On its public port it serves the HTTP
+// bridge, gateway plugins' routes and static files, and accepts WebSocket connections: client
+// sessions on /v1/session, and cluster clients (`koala call`, ClusterClient) on any other path. A
+// second, internal port takes the hosts' connections (pushes to sessions). Calls are forwarded
+// to the actors' hosts by the shared router.
 import { randomBytes } from 'node:crypto';
-import type { ActorImplementation } from '../interface/interface.ts';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import fastify, { type FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { newChainId } from '../actor/call-context.ts';
+import type { GatewaySettings } from '../config/manifest.ts';
+import { resolvePluginFiles, importPlugin, PluginError } from '../host/plugins.ts';
+import type { ActorImplementation, ActorInterface, ActorProxy } from '../interface/interface.ts';
+import { createProxy } from '../interface/proxy.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
@@ -12,14 +25,17 @@ import { replyError } from '../wire/rpc.ts';
 import type { Envelope } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { ServiceTable } from '../wire/services.ts';
+import { registerHttpBridge } from './http-bridge.ts';
+import { InterfaceCatalog } from './interfaces.ts';
+import { isGatewayPlugin, type GatewayCluster } from './plugin.ts';
 import { GatewayInterface } from './protocol.ts';
 
 export interface GatewayOptions {
   identity: LocalIdentity;
-  host: string;
-  port: number;
   placement: Placement;
-  requestTimeoutMs: number;
+  settings: GatewaySettings;
+  /** Project root: plugin, static and TLS paths are relative to it. */
+  root: string;
   log: Logger;
 }
 
@@ -44,40 +60,95 @@ class GatewayService implements ActorImplementation<typeof GatewayInterface> {
 }
 
 export class Gateway {
+  readonly id: string;
   readonly #opts: GatewayOptions;
   readonly #pool: PeerPool;
   readonly #router: ActorRouter;
   readonly #services: ServiceTable;
-  #server: WireServer | undefined;
+  readonly #catalog: InterfaceCatalog;
+  readonly #publicWire: WireServer;
+  #internal: WireServer | undefined;
+  #app: FastifyInstance | undefined;
+  #url = '';
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
+    // A fresh suffix, as for hosts: gateways of several machines are distinct members.
+    this.id = `${opts.identity.node}-${randomBytes(3).toString('hex')}`;
     this.#pool = new PeerPool({ identity: opts.identity, log: opts.log.warn });
     this.#router = new ActorRouter({ placement: opts.placement, pool: this.#pool });
     this.#services = new ServiceTable().add(GatewayInterface, new GatewayService(opts.placement));
+    this.#catalog = new InterfaceCatalog(opts.placement);
+    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => this.#onRequest(env, peer), log: opts.log.warn });
   }
 
+  /** Where clients connect: `ws://host:port` (or `wss://` with TLS). */
   get url(): string {
-    if (!this.#server) throw new Error('gateway is not started');
-    return this.#server.url;
+    if (!this.#url) throw new Error('gateway is not started');
+    return this.#url;
+  }
+
+  get httpUrl(): string {
+    return this.url.replace(/^ws/, 'http');
+  }
+
+  /** A typed proxy for code running in the gateway (plugins' routes). */
+  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts: { timeoutMs?: number } = {}): ActorProxy<I> {
+    return createProxy(iface, id, (target, key, message, args) =>
+      this.#router.call(target, message, args, {
+        key,
+        chain: newChainId(),
+        deadline: Date.now() + (opts.timeoutMs ?? target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#opts.settings.requestTimeoutMs),
+        headers: {},
+      }),
+    );
   }
 
   async start(): Promise<void> {
-    this.#server = await WireServer.listen({
-      identity: this.#opts.identity,
-      host: this.#opts.host,
-      port: this.#opts.port,
-      onRequest: (env, peer) => this.#onRequest(env, peer),
-      log: this.#opts.log.warn,
-    });
-    // A fresh suffix, as for hosts: gateways of several machines are distinct members.
-    await this.#opts.placement.announce({ id: `${this.#opts.identity.node}-${randomBytes(3).toString('hex')}`, role: 'gateway', address: this.url, pid: process.pid });
+    const { settings, root } = this.#opts;
+    this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => this.#onRequest(env, peer), log: this.#opts.log.warn });
+    const app = (this.#app = (
+      settings.tls
+        ? fastify({ https: { cert: await readFile(resolveIn(root, settings.tls.cert)), key: await readFile(resolveIn(root, settings.tls.key)) }, bodyLimit: settings.limits.maxFrameBytes })
+        : fastify({ bodyLimit: settings.limits.maxFrameBytes })
+    ) as unknown as FastifyInstance);
+    registerHttpBridge(app, { catalog: this.#catalog, router: this.#router, requestTimeoutMs: settings.requestTimeoutMs });
+    if (settings.static) await app.register(fastifyStatic, { root: resolveIn(root, settings.static), prefix: '/' });
+    await this.#loadPlugins(app);
+    app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    await app.listen({ host: settings.host, port: settings.port });
+    const addr = app.server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    this.#url = `${settings.tls ? 'wss' : 'ws'}://${host}:${addr.port}`;
+    await this.#opts.placement.announce({ id: this.id, role: 'gateway', address: this.#url, pid: process.pid });
   }
 
   async stop(): Promise<void> {
-    await this.#server?.close();
+    await this.#publicWire.close();
+    await this.#app?.close();
+    await this.#internal?.close();
     await this.#pool.close();
     await this.#opts.placement.close();
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/v1/session') {
+      socket.end('HTTP/1.1 501 Not Implemented\r\n\r\n');
+      return;
+    }
+    this.#publicWire.handleUpgrade(req, socket, head);
+  }
+
+  async #loadPlugins(app: FastifyInstance): Promise<void> {
+    const { settings, root } = this.#opts;
+    if (settings.plugins.length === 0) return;
+    const cluster: GatewayCluster = { getProxy: (iface, id, opts) => this.getProxy(iface, id, opts) };
+    for (const file of await resolvePluginFiles(root, settings.plugins)) {
+      const plugin = await importPlugin(root, file);
+      if (!isGatewayPlugin(plugin)) throw new PluginError(`gateway plugin ${file} must \`export default defineGatewayPlugin((app, cluster) => …)\``);
+      await plugin.register(app, cluster);
+    }
   }
 
   #onRequest(env: Envelope, peer: Peer): void {
@@ -86,7 +157,7 @@ export class Gateway {
       return;
     }
     if (env.kind === 'CANCEL') return;
-    const deadline = env.deadline > 0 ? env.deadline : Date.now() + this.#opts.requestTimeoutMs;
+    const deadline = env.deadline > 0 ? env.deadline : Date.now() + this.#opts.settings.requestTimeoutMs;
     this.#router.forward({ iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload }).then(
       (answer) => {
         if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
@@ -94,4 +165,8 @@ export class Gateway {
       (err: unknown) => replyError(peer, env, err, `${env.iface}/${env.key}`),
     );
   }
+}
+
+function resolveIn(root: string, path: string): string {
+  return path.startsWith('/') ? path : `${root}/${path}`;
 }

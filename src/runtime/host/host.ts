@@ -17,8 +17,8 @@ import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
-import type { Outgoing, Peer } from '../wire/peer.ts';
-import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../wire/rpc.ts';
+import type { Peer } from '../wire/peer.ts';
+import { checkArgs, checkResult, decodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
 import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { HostLease } from './lease.ts';
@@ -376,24 +376,10 @@ export class Host {
     }
   }
 
-  async #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
-    const payload = encodeArgs(target, message, args);
+  #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, () => `${target.name}/${key}.${message.name}`);
-    const env: Outgoing = {
-      iface: target.name,
-      key,
-      method: message.name,
-      chain: caller?.chain ?? newChainId(),
-      deadline,
-      epoch: 0,
-      headers: caller ? { [PATH_HEADER]: pathOf(caller).join(' ') } : {},
-      payload,
-    };
-    if (message.oneWay) {
-      void this.#router.forward(env).catch((err: Error) => this.#opts.log.warn(`one-way ${env.iface}/${key}.${env.method} failed: ${err.message}`));
-      return undefined;
-    }
-    const result = readAnswer(await this.#router.forward(env), message);
-    return result.kind === 'value' ? result.value : undefined;
+    const headers: Record<string, string> = caller ? { [PATH_HEADER]: pathOf(caller).join(' ') } : {};
+    const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
+    return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
   }
 }

@@ -61,19 +61,23 @@ export async function resolvePluginFiles(root: string, specs: readonly string[])
   return [...files];
 }
 
+/** Imports one plugin module, with a one-line error naming it if it fails. */
+export async function importPlugin(root: string, file: string): Promise<unknown> {
+  try {
+    return ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
+  } catch (err) {
+    throw new PluginError(`plugin ${relative(root, file)} failed to load: ${((err as Error).message ?? String(err)).split('\n')[0]}`);
+  }
+}
+
 /** Imports each module; its default export must be a plugin or an array of plugins. */
 export async function loadPlugins(root: string, specs: readonly string[]): Promise<ActorPlugin[]> {
   const plugins: ActorPlugin[] = [];
   const byInterface = new Map<string, string>();
   for (const file of await resolvePluginFiles(root, specs)) {
     const shown = relative(root, file);
-    let mod: { default?: unknown };
-    try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-    } catch (err) {
-      throw new PluginError(`plugin ${shown} failed to load: ${((err as Error).message ?? String(err)).split('\n')[0]}`);
-    }
-    const exported = Array.isArray(mod.default) ? (mod.default as unknown[]) : [mod.default];
+    const main = await importPlugin(root, file);
+    const exported = Array.isArray(main) ? (main as unknown[]) : [main];
     for (const candidate of exported) {
       if (!isActorPlugin(candidate)) {
         throw new PluginError(`plugin ${shown} must \`export default definePlugin({ interface, implementation })\` (or an array of them)`);

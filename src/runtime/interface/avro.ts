@@ -85,6 +85,9 @@ export interface AvroType<T = unknown> {
   decode(buf: Buffer, pos?: number): { value: T; offset: number };
   toBuffer(value: T): Buffer;
   fromBuffer(buf: Buffer): T;
+  /** Avro's JSON encoding (unions wrapped as {"type": value}, bytes as ISO-8859-1 strings). */
+  toString(value?: T): string;
+  fromString(json: string): T;
   isValid(value: unknown, opts?: { errorHook?: (path: string[], value: unknown) => void }): boolean;
   clone(value: unknown, opts?: { wrapUnions?: boolean; coerceBuffers?: boolean }): T;
   schema(): unknown;

@@ -1,7 +1,10 @@
 // Routes calls to the host that owns the target actor. Positions are cached, so steady-state
 // calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
+import type { ActorInterface } from '../interface/interface.ts';
 import { DeadlineTracker } from '../util/deadlines.ts';
+import { encodeArgs, readAnswer } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import type { Outgoing } from '../wire/peer.ts';
@@ -89,6 +92,20 @@ export class ActorRouter {
       position = positionType.fromBuffer(answer.payload);
       this.#positions.set(id, position);
     }
+  }
+
+  /**
+   * A typed call through the router: encodes the arguments, sends, decodes the answer (or throws
+   * its typed error). One-way messages resolve at once; their failures go to `onOneWayError`.
+   */
+  async call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>, onOneWayError?: (err: Error) => void): Promise<unknown> {
+    const outgoing: Outgoing = { ...env, iface: target.name, method: message.name, epoch: 0, payload: encodeArgs(target, message, args) };
+    if (message.oneWay) {
+      void this.forward(outgoing).catch((err: Error) => onOneWayError?.(err));
+      return undefined;
+    }
+    const result = readAnswer(await this.forward(outgoing), message);
+    return result.kind === 'value' ? result.value : undefined;
   }
 
   /** In-process calls get the same deadline behaviour as remote ones: a TimeoutError when it passes. */

@@ -106,7 +106,7 @@ export class Supervisor {
         name: 'gateway',
         role: 'gateway' as const,
         entry: ENTRIES.gateway,
-        config: { ...base, name: 'gateway', host: manifest.gateway.host, port: manifest.gateway.port, placement: target, requestTimeoutMs: manifest.gateway.requestTimeoutMs } satisfies GatewayChildConfig,
+        config: { ...base, name: 'gateway', placement: target, settings: manifest.gateway } satisfies GatewayChildConfig,
       };
       // A machine may run only some roles; with Consul, the others run elsewhere in the cluster.
       const specs = [...(manifest.roles.includes('hosts') ? hosts : []), ...(manifest.roles.includes('gateway') ? [gateway] : [])];
