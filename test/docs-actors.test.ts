@@ -333,7 +333,8 @@ test('timers: ticks are turns, skipped while one waits, and keep their schedule'
   const lateness = before.map((s, n) => s.at - (origin + n * PERIOD_MS));
   t.true(lateness.length >= 20, `${lateness.length} ticks before the long call`);
   const drift = median(lateness.slice(-5)) - median(lateness.slice(0, 5));
-  t.true(Math.abs(drift) < 6, `drifted ${drift} ms over ${lateness.length} ticks`);
+  // Uncompensated, each re-armed setTimeout would add 1–2 ms: 30–50 ms over these ticks.
+  t.true(Math.abs(drift) < 20, `drifted ${drift} ms over ${lateness.length} ticks`);
   // After the long call, the ticks are back on the grid they kept before it.
   const wrap = (ms: number) => ((((ms + PERIOD_MS / 2) % PERIOD_MS) + PERIOD_MS) % PERIOD_MS) - PERIOD_MS / 2;
   const grid = median(before.map((s) => wrap(s.at - origin)));
@@ -418,7 +419,7 @@ test('workers: an actor’s calls run on its own host', async (t) => {
   t.is(await client().getProxy(IUploader, 'up-0').upload('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
 });
 
-test.failing('known issue: calls that arrive together go to one idle worker instead of up to maxLocal', async (t) => {
+test('stateless workers: calls that arrive together spread over up to maxLocal activations', async (t) => {
   const hasher = client().getProxy(IHasher, 'burst');
   await hasher.whoami(0); // one activation, and the gateway now sends this id to its host
   const names = await Promise.all(Array.from({ length: 4 }, () => hasher.whoami(200)));

@@ -3,7 +3,7 @@
 // (reentrancy), or — for a non-reentrant interface — fails at once as a deadlock.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import { callSync, createSlotRunner, isAsyncFunction, pathOf, runInCall, type CallContext, type SlotRunner } from './call-context.ts';
+import { callSync, isAsyncFunction, pathOf, runInCall, type CallContext } from './call-context.ts';
 
 type Method = (...args: unknown[]) => unknown;
 
@@ -66,13 +66,14 @@ export class Activation {
   /** Turns running beside the mailbox (re-entries, interleaving methods). */
   #side: Set<Turn> | undefined;
   #disposers: Set<() => void> | undefined;
-  /** The storage frame of this mailbox's async turns, made on the first one. */
-  #runner: SlotRunner | undefined;
   /** Told when the activation becomes busy, so that someone sweeps its deadlines. */
   readonly #watch: ((a: Activation) => void) | undefined;
+  /** Gives errors thrown by the actor the shape they have after crossing the wire. */
+  readonly #mapError: ((err: unknown) => unknown) | undefined;
 
-  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void) {
+  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void, mapError?: (err: unknown) => unknown) {
     this.#watch = watch;
+    this.#mapError = mapError;
     this.iface = iface;
     this.key = key;
     this.identity = identity;
@@ -114,6 +115,27 @@ export class Activation {
     });
   }
 
+  /**
+   * Fails every call waiting for or running in this activation with `err` (their turns are not
+   * run, or their results dropped). For a host that must stop serving now: its lease is gone.
+   */
+  abort(err: Error): void {
+    if (this.#queue) for (let i = this.#head; i < this.#queue.length; i++) settle(this.#queue[i]!, err, true);
+    if (this.#current) settle(this.#current, err, true);
+    if (this.#side) for (const turn of this.#side) settle(turn, err, true);
+  }
+
+  /** Ends the activation at once, without a last turn (its actor may already live elsewhere). */
+  kill(): void {
+    this.state = 'dead';
+    this.#dispose();
+  }
+
+  #dispose(): void {
+    if (this.#disposers) for (const dispose of this.#disposers) dispose();
+    this.#disposers = undefined;
+  }
+
   /** Runs `last` as the final turn, then refuses all further turns. */
   async close(last: Method, ctx: CallContext): Promise<void> {
     if (this.state !== 'active') return;
@@ -123,8 +145,7 @@ export class Activation {
       await done;
     } finally {
       this.state = 'dead';
-      if (this.#disposers) for (const dispose of this.#disposers) dispose();
-      this.#disposers = undefined;
+      this.#dispose();
     }
   }
 
@@ -142,10 +163,10 @@ export class Activation {
       try {
         Promise.resolve(runInCall(ctx, method, this.instance, args)).then(
           (v) => done(v, false),
-          (e: unknown) => done(e, true),
+          (e: unknown) => done(this.#mapError ? this.#mapError(e) : e, true),
         );
       } catch (err) {
-        done(err, true);
+        done(this.#mapError ? this.#mapError(err) : err, true);
       }
     });
   }
@@ -162,16 +183,13 @@ export class Activation {
       this.#holder = turn.ctx.chain === '' ? undefined : turn.ctx.chain;
       this.#current = turn;
       try {
-        const result = isAsyncFunction(turn.method)
-          ? (this.#runner ??= createSlotRunner()).run(turn.ctx, turn.method, this.instance, turn.args)
-          : callSync(turn.ctx, turn.method, this.instance, turn.args);
+        // Only `async` methods need a storage frame: their code after an await must still find its call.
+        const result = isAsyncFunction(turn.method) ? runInCall(turn.ctx, turn.method, this.instance, turn.args) : callSync(turn.ctx, turn.method, this.instance, turn.args);
         // A synchronous method needs no await: the next turn can start in this same tick.
         settle(turn, isThenable(result) ? await result : result, false);
       } catch (err) {
-        settle(turn, err, true);
+        settle(turn, this.#mapError ? this.#mapError(err) : err, true);
       }
-      // Work the turn left running without awaiting it belongs to no turn from here on.
-      if (this.#runner) this.#runner.slot.ctx = undefined;
       this.#current = undefined;
       this.#holder = undefined;
     }

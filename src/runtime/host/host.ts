@@ -8,7 +8,7 @@ import { bindActor, type ActorLifecycle, type ProxyOptions } from '../actor/acto
 import { currentCall, newChainId, pathFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
-import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { fromErrorRecord, KoalaError, TimeoutError, toErrorRecord } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
 import { createProxy } from '../interface/proxy.ts';
@@ -39,6 +39,13 @@ export interface HostOptions {
 
 type Answer = Pick<Envelope, 'kind' | 'payload'>;
 
+/** A stateless worker activation, with the calls assigned to it and not yet answered. */
+interface Worker {
+  activation: Activation | undefined;
+  starting: Promise<Activation>;
+  assigned: number;
+}
+
 /** What the host derives once per interface from its plugin. */
 interface Served {
   plugin: ActorPlugin;
@@ -61,7 +68,7 @@ export class Host {
   readonly #served = new Map<string, Served>();
   readonly #activations = new ActivationTable();
   /** Stateless workers: identity → local activations, used round-robin. */
-  readonly #workers = new Map<string, { pool: Activation[]; next: number }>();
+  readonly #workers = new Map<string, { pool: Worker[] }>();
   readonly #retiring = new Set<Activation>();
   readonly #identity: LocalIdentity;
   readonly #pool: PeerPool;
@@ -107,7 +114,7 @@ export class Host {
       placement: opts.placement,
       info: () => this.info(),
       load: () => this.#activations.size,
-      fence: () => this.#deactivateAll(false),
+      fence: (expired) => this.#fence(expired),
       log: opts.log,
     });
   }
@@ -197,7 +204,8 @@ export class Host {
       const origin = pathFromHeaders(env.headers);
       const interleave = served.interleave.has(env.method);
       for (;;) {
-        const target = served.maxLocal > 0 ? await this.#worker(served, env.key) : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
+        const worker = served.maxLocal > 0 ? await this.#worker(served, env.key) : undefined;
+        const target = worker?.activation ?? this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key)));
         if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
         const method = target.instance[env.method] as (...a: unknown[]) => unknown;
         const ctx = { chain, deadline: env.deadline, identity, parent: undefined, origin };
@@ -207,6 +215,8 @@ export class Host {
         } catch (err) {
           if (err instanceof ActivationGone) continue; // it closed under us: the next one takes the call
           throw err;
+        } finally {
+          worker?.done();
         }
       }
     } catch (err) {
@@ -226,7 +236,10 @@ export class Host {
 
   async #start(plugin: ActorPlugin, key: string, epoch: number): Promise<Activation> {
     const instance = new plugin.implementation() as object & ActorLifecycle;
-    const activation = new Activation(plugin.interface, key, `${plugin.interface.name}/${key}`, instance, epoch, this.#watch);
+    const identity = `${plugin.interface.name}/${key}`;
+    // Errors an actor throws reach in-process callers in the same shape as remote ones.
+    const mapError = (err: unknown) => (err instanceof KoalaError ? err : fromErrorRecord(toErrorRecord(err, identity)));
+    const activation = new Activation(plugin.interface, key, identity, instance, epoch, this.#watch, mapError);
     bindActor(instance, {
       iface: plugin.interface,
       key,
@@ -241,11 +254,13 @@ export class Host {
       try {
         await activation.enqueue(instance.onActivate as () => unknown, [], { chain, deadline: 0, identity: activation.identity, parent: undefined, origin: undefined });
       } catch (err) {
-        activation.state = 'dead';
+        // Timers it may have registered die with it.
+        activation.kill();
+        const stack = (err as KoalaError).remoteStack ?? (err as Error).stack;
         throw new KoalaError('ACTIVATION_FAILED', `${activation.identity} failed to activate: ${(err as Error).message}`, {
           name: 'ActivationError',
           actor: activation.identity,
-          ...((err as Error).stack ? { remoteStack: (err as Error).stack } : {}),
+          ...(stack ? { remoteStack: stack } : {}),
         });
       }
     }
@@ -254,20 +269,31 @@ export class Host {
   }
 
   /** A stateless worker for this id: an idle one, else a new one while under the limit, else round-robin. */
-  async #worker(served: Served, key: string): Promise<Activation> {
+  /**
+   * A stateless worker for this id: the one with the fewest calls assigned, or a new one while
+   * every worker is busy and the pool is under its limit. Calls are counted when assigned (not
+   * when they start), so that a burst spreads instead of piling onto the first idle worker.
+   */
+  async #worker(served: Served, key: string): Promise<{ activation: Activation; done: () => void }> {
     const identity = `${served.plugin.interface.name}/${key}`;
     let workers = this.#workers.get(identity);
-    if (workers === undefined) this.#workers.set(identity, (workers = { pool: [], next: 0 }));
-    const live = workers.pool.filter((a) => a.state === 'active');
-    const idle = live.find((a) => a.quiet);
-    if (idle !== undefined) return idle;
-    if (live.length < served.maxLocal) {
-      const fresh = await this.#start(served.plugin, key, 0);
-      workers.pool.push(fresh);
-      return fresh;
+    if (workers === undefined) this.#workers.set(identity, (workers = { pool: [] }));
+    workers.pool = workers.pool.filter((w) => w.activation === undefined || w.activation.state === 'active');
+    let chosen = workers.pool.reduce<Worker | undefined>((best, w) => (best === undefined || w.assigned < best.assigned ? w : best), undefined);
+    if (chosen === undefined || (chosen.assigned > 0 && workers.pool.length < served.maxLocal)) {
+      const worker: Worker = { activation: undefined, starting: this.#start(served.plugin, key, 0), assigned: 0 };
+      worker.starting.then((a) => (worker.activation = a), () => workers.pool.splice(workers.pool.indexOf(worker), 1));
+      workers.pool.push(worker);
+      chosen = worker;
     }
-    workers.next = (workers.next + 1) % live.length;
-    return live[workers.next]!;
+    const worker = chosen;
+    worker.assigned++;
+    try {
+      return { activation: worker.activation ?? (await worker.starting), done: () => worker.assigned-- };
+    } catch (err) {
+      worker.assigned--;
+      throw err;
+    }
   }
 
   #retireWhenQuiet(activation: Activation): void {
@@ -287,7 +313,7 @@ export class Host {
 
   #allActivations(): Activation[] {
     const all = this.#activations.values();
-    for (const { pool } of this.#workers.values()) all.push(...pool);
+    for (const { pool } of this.#workers.values()) for (const w of pool) if (w.activation) all.push(w.activation);
     return all;
   }
 
@@ -306,14 +332,28 @@ export class Host {
         await this.#opts.placement.release(activation.iface.name, activation.key, this.id, activation.epoch).catch(() => {});
       }
     };
+    return this.#retire(activation, close);
+  }
+
+  /** Takes an activation out of the table (or its worker pool) once `close` is done. */
+  #retire(activation: Activation, close: () => Promise<void>): Promise<void> {
     const workers = this.#workers.get(activation.identity);
-    if (workers?.pool.includes(activation)) {
+    if (workers?.pool.some((w) => w.activation === activation)) {
       return close().finally(() => {
-        workers.pool = workers.pool.filter((a) => a !== activation);
+        workers.pool = workers.pool.filter((w) => w.activation !== activation);
         if (workers.pool.length === 0) this.#workers.delete(activation.identity);
       });
     }
     return this.#activations.retire(activation, close);
+  }
+
+  /** Stops serving at once: waiting and running calls fail with LEASE_LOST; then every activation ends. */
+  async #fence(expired: boolean): Promise<void> {
+    const lost = new KoalaError('LEASE_LOST', `host ${this.id} lost its placement lease; retry`);
+    const all = this.#allActivations();
+    for (const activation of all) activation.abort(lost);
+    if (!expired) return this.#deactivateAll(false);
+    await Promise.all(all.map((a) => this.#retire(a, async () => a.kill())));
   }
 
   async #deactivateAll(release: boolean): Promise<void> {

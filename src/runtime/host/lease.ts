@@ -11,8 +11,12 @@ export interface LeaseOptions {
   placement: Placement;
   info: () => HostInfo;
   load: () => number;
-  /** Called when the lease is (about to be) lost: every activation must stop now. */
-  fence: () => Promise<void>;
+  /**
+   * Called when the lease is (about to be) lost: every activation must stop now. `expired`: the
+   * lease may already be gone (the host was frozen, or placement forgot it), so the actors may
+   * already live elsewhere and must not even run their `onDeactivate`.
+   */
+  fence: (expired: boolean) => Promise<void>;
   log: Logger;
 }
 
@@ -56,7 +60,8 @@ export class HostLease {
     this.#fenceTimer = setTimeout(() => {
       if (this.#fenced || this.#stopped) return;
       this.#opts.log.warn('placement lease about to expire without a renewal; deactivating all actors until placement answers again');
-      void this.#fenceNow();
+      // Late (the process was frozen past its lease)? Then stop without running anything more.
+      void this.#fenceNow(Date.now() >= this.#validUntil);
     }, Math.max(0, fenceAt - Date.now()));
     this.#fenceTimer.unref();
   }
@@ -85,7 +90,7 @@ export class HostLease {
       } else {
         // Placement forgot us (it restarted, or our lease ran out): none of our positions are ours any more.
         this.#opts.log.warn('placement no longer knows this host; deactivating all actors and registering again');
-        await this.#fenceNow();
+        await this.#fenceNow(true);
         await this.#register();
       }
     } catch (err) {
@@ -96,8 +101,8 @@ export class HostLease {
     }
   }
 
-  async #fenceNow(): Promise<void> {
+  async #fenceNow(expired: boolean): Promise<void> {
     this.#fenced = true;
-    await this.#opts.fence();
+    await this.#opts.fence(expired);
   }
 }
