@@ -17,6 +17,7 @@ import type { ActorImplementation, ActorInterface, ActorProxy } from '../interfa
 import { createProxy } from '../interface/proxy.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
+import { advertisedHost } from '../util/advertise.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
@@ -118,8 +119,7 @@ export class Gateway {
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     await app.listen({ host: settings.host, port: settings.port });
     const addr = app.server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.#url = `${settings.tls ? 'wss' : 'ws'}://${host}:${addr.port}`;
+    this.#url = `${settings.tls ? 'wss' : 'ws'}://${advertisedHost(addr.address)}:${addr.port}`;
     await this.#opts.placement.announce({ id: this.id, role: 'gateway', address: this.#url, pid: process.pid });
   }
 

@@ -85,8 +85,8 @@ export class StaleStateError extends KoalaError {
     const show = (v: number) => (v === 0 ? 'version 0 (absent)' : `version ${v}`);
     super(
       'STALE_STATE',
-      `stale state for ${where}: the write expected ${show(expected)} but the store has ${show(actual)}; ` +
-        'another activation wrote it since this one read it, so this write was refused and nothing changed',
+      `stale state for ${where}: expected ${show(expected)} but the store has ${show(actual)}; ` +
+        'the record changed since that version was read (another activation wrote or cleared it), so nothing was changed',
       { name: 'StaleStateError' },
     );
     this.table = table;

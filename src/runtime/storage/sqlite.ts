@@ -72,7 +72,11 @@ export class SqliteStore implements Store {
   constructor(file: string) {
     this.file = resolve(file);
     mkdirSync(dirname(this.file), { recursive: true });
-    this.#db = new DatabaseSync(this.file, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      this.#db = new DatabaseSync(this.file, { timeout: BUSY_TIMEOUT_MS });
+    } catch (err) {
+      throw new Error(`sqlite state store at ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
     try {
       // journal_mode is persistent in the file; synchronous is per connection.
       this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
@@ -80,7 +84,7 @@ export class SqliteStore implements Store {
       this.#q = this.#prepare();
     } catch (err) {
       this.#db.close();
-      throw err;
+      throw new Error(`sqlite state store at ${this.file}: ${(err as Error).message}`, { cause: err });
     }
   }
 

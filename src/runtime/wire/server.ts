@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { advertisedHost } from '../util/advertise.ts';
 import { acceptHandshake, type LocalIdentity } from './handshake.ts';
 import { Peer, type RequestHandler } from './peer.ts';
 
@@ -87,8 +88,7 @@ export class WireServer {
 
   get url(): string {
     const addr = this.#wss.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return `ws://${host}:${addr.port}`;
+    return `ws://${advertisedHost(addr.address)}:${addr.port}`;
   }
 
   get peers(): ReadonlySet<Peer> {

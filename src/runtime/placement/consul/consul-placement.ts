@@ -123,6 +123,14 @@ export class ConsulPlacement implements Placement {
   async unregister(hostId: string): Promise<void> {
     const record = (await this.#api.kvGet(`${this.#prefix}/hosts/${hostId}`))?.value;
     const session = this.#own?.hostId === hostId ? this.#own.session : record ? (JSON.parse(record) as HostRecord).session : undefined;
+    if (session && this.#own?.hostId !== hostId) {
+      // Someone else (the supervisor of a host that died) ends it: the host is known to be gone, so
+      // its keys are deleted outright rather than left to the lock-delay of a destroyed session.
+      const held = (await this.#api.kvList(`${this.#prefix}/actors/`)).filter((e) => e.session === session);
+      for (let i = 0; i < held.length; i += 32) {
+        await this.#api.txn(held.slice(i, i + 32).flatMap((e) => [{ verb: 'check-session' as const, key: e.key, session }, { verb: 'delete-cas' as const, key: e.key, index: e.modifyIndex }])).catch(() => {});
+      }
+    }
     if (session) await this.#api.destroySession(session);
     await this.#api.deregisterService(hostId).catch(() => {});
     await this.#api.kvDelete(`${this.#prefix}/hosts/${hostId}`).catch(() => {});
@@ -146,9 +154,9 @@ export class ConsulPlacement implements Placement {
     if (own === undefined || own.hostId !== hostId) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no Consul session here; it must register again`);
     const actorKey = this.#actorKey(iface, key);
     const address = own.address;
-    const value: PositionValue = { host: hostId, address, since: new Date().toISOString() };
     const deadline = Date.now() + this.#opts.lockDelayMs + 2 * CLAIM_RETRY_MS;
     for (;;) {
+      const value: PositionValue = { host: hostId, address, since: new Date().toISOString() };
       const result = await this.#api.txn([{ verb: 'lock', key: actorKey, value: JSON.stringify(value), session: own.session }]);
       const entry = result.entries[0];
       if (result.ok && entry) return { host: hostId, address, epoch: entry.modifyIndex };
