@@ -1,5 +1,5 @@
 // Koala's public API: define interfaces (Avro protocols) and actors, and call a running cluster.
-export { Actor } from './runtime/actor/actor.ts';
+export { Actor, type Session } from './runtime/actor/actor.ts';
 export { definePlugin, type ActorPlugin, type PluginDefinition } from './runtime/actor/plugin.ts';
 export { defineInterface, interfaceFromIdl, type ActorImplementation, type ActorInterface, type ActorProxy, type InterfaceOptions } from './runtime/interface/interface.ts';
 export type { AvroProtocol, AvroSchema, Infer, MethodArgs, MethodResult } from './runtime/interface/avro-types.ts';

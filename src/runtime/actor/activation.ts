@@ -54,6 +54,8 @@ export class Activation {
   readonly epoch: number;
   readonly #reentrant: boolean;
   state: ActivationState = 'active';
+  /** Client sessions bound to this actor, by id (created on the first). */
+  sessions: Map<string, { gateway: string; claims: Record<string, string> }> | undefined;
   lastActiveAt = Date.now();
   // Created on first use: an idle actor should cost as little memory as possible.
   #queue: Turn[] | undefined;

@@ -8,6 +8,15 @@ export interface ProxyOptions {
   readonly timeoutMs?: number;
 }
 
+/** A client session bound to this actor (through a gateway). */
+export interface Session {
+  readonly id: string;
+  /** The claims of the session's signed first packet. */
+  readonly claims: Readonly<Record<string, string>>;
+  /** Sends a message to this client: bytes, or a value of the interface's `session.outbound` type. */
+  push(data: unknown): void;
+}
+
 export interface ActorContext {
   readonly iface: ActorInterface;
   readonly key: string;
@@ -15,6 +24,7 @@ export interface ActorContext {
   getProxy<I extends ActorInterface>(iface: I, id: string | number, opts?: ProxyOptions): ActorProxy<I>;
   registerTimer(callback: () => unknown, dueMs: number, periodMs: number): TimerHandle;
   deactivateOnIdle(): void;
+  sessions(): Session[];
 }
 
 // A registered symbol, not a private one: a plugin that resolved its own copy of Koala still gets bound.
@@ -50,6 +60,16 @@ export class Actor {
     return this.#context().registerTimer(callback, dueMs, periodMs);
   }
 
+  /** The client sessions bound to this actor now. An actor with sessions is not deactivated when idle. */
+  get sessions(): readonly Session[] {
+    return this.#context().sessions();
+  }
+
+  /** Sends a message to every client session bound to this actor. */
+  pushToSessions(data: unknown): void {
+    for (const s of this.#context().sessions()) s.push(data);
+  }
+
   /** Deactivates this actor once its current turn ends and its mailbox is empty. */
   deactivateOnIdle(): void {
     this.#context().deactivateOnIdle();
@@ -66,6 +86,12 @@ export class Actor {
 export interface ActorLifecycle {
   onActivate?(): unknown;
   onDeactivate?(): unknown;
+  /** A client session bound to this actor (or resumed its binding). */
+  onSessionOpen?(session: Session): unknown;
+  /** A message from a bound client: bytes, or a value of the interface's `session.inbound` type. */
+  onSessionMessage?(session: Session, data: unknown): unknown;
+  /** A bound client's connection closed. */
+  onSessionClosed?(session: Session): unknown;
 }
 
 export function bindActor(instance: object, ctx: ActorContext): void {

@@ -30,6 +30,8 @@ import { registerHttpBridge } from './http-bridge.ts';
 import { InterfaceCatalog } from './interfaces.ts';
 import { isGatewayPlugin, type GatewayCluster } from './plugin.ts';
 import { GatewayInterface } from './protocol.ts';
+import { SESSION_PATH } from './session-protocol.ts';
+import { SessionServer } from './sessions.ts';
 
 export interface GatewayOptions {
   identity: LocalIdentity;
@@ -42,9 +44,15 @@ export interface GatewayOptions {
 
 class GatewayService implements ActorImplementation<typeof GatewayInterface> {
   readonly #placement: Placement;
+  readonly #sessions: () => SessionServer | undefined;
 
-  constructor(placement: Placement) {
+  constructor(placement: Placement, sessions: () => SessionServer | undefined) {
     this.#placement = placement;
+    this.#sessions = sessions;
+  }
+
+  push(sessions: string[], data: Buffer): void {
+    this.#sessions()?.push(sessions, data);
   }
 
   describe(iface: string): Promise<string> {
@@ -70,6 +78,7 @@ export class Gateway {
   readonly #publicWire: WireServer;
   #internal: WireServer | undefined;
   #app: FastifyInstance | undefined;
+  #sessions: SessionServer | undefined;
   #url = '';
 
   constructor(opts: GatewayOptions) {
@@ -78,9 +87,9 @@ export class Gateway {
     this.id = `${opts.identity.node}-${randomBytes(3).toString('hex')}`;
     this.#pool = new PeerPool({ identity: opts.identity, log: opts.log.warn });
     this.#router = new ActorRouter({ placement: opts.placement, pool: this.#pool });
-    this.#services = new ServiceTable().add(GatewayInterface, new GatewayService(opts.placement));
+    this.#services = new ServiceTable().add(GatewayInterface, new GatewayService(opts.placement, () => this.#sessions));
     this.#catalog = new InterfaceCatalog(opts.placement);
-    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => this.#onRequest(env, peer), log: opts.log.warn });
+    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => void this.#onRequest(env, peer), log: opts.log.warn });
   }
 
   /** Where clients connect: `ws://host:port` (or `wss://` with TLS). */
@@ -107,7 +116,16 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { settings, root } = this.#opts;
-    this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => this.#onRequest(env, peer), log: this.#opts.log.warn });
+    const internal = (this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => void this.#onRequest(env, peer), log: this.#opts.log.warn }));
+    this.#sessions = new SessionServer({
+      settings,
+      cluster: this.#opts.identity.cluster,
+      router: this.#router,
+      catalog: this.#catalog,
+      internalAddress: () => internal.url,
+      forward: (env, peer) => this.#onRequest(env, peer),
+      log: this.#opts.log,
+    });
     const app = (this.#app = (
       settings.tls
         ? fastify({ https: { cert: await readFile(resolveIn(root, settings.tls.cert)), key: await readFile(resolveIn(root, settings.tls.key)) }, bodyLimit: settings.limits.maxFrameBytes })
@@ -124,6 +142,7 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    this.#sessions?.close();
     await this.#publicWire.close();
     await this.#app?.close();
     await this.#internal?.close();
@@ -133,8 +152,9 @@ export class Gateway {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/v1/session') {
-      socket.end('HTTP/1.1 501 Not Implemented\r\n\r\n');
+    if (path === SESSION_PATH) {
+      if (this.#sessions) this.#sessions.handleUpgrade(req, socket, head);
+      else socket.destroy();
       return;
     }
     this.#publicWire.handleUpgrade(req, socket, head);
@@ -151,14 +171,12 @@ export class Gateway {
     }
   }
 
-  #onRequest(env: Envelope, peer: Peer): void {
-    if (this.#services.has(env.iface)) {
-      this.#services.dispatch(env, peer);
-      return;
-    }
-    if (env.kind === 'CANCEL') return;
+  /** Answers `koala.Gateway` itself and forwards every other call; resolves once answered. */
+  #onRequest(env: Envelope, peer: Peer): Promise<void> {
+    if (this.#services.has(env.iface)) return this.#services.dispatch(env, peer);
+    if (env.kind === 'CANCEL') return Promise.resolve();
     const deadline = env.deadline > 0 ? env.deadline : Date.now() + this.#opts.settings.requestTimeoutMs;
-    this.#router.forward({ iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload }).then(
+    return this.#router.forward({ iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload }).then(
       (answer) => {
         if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
       },

@@ -13,5 +13,7 @@ export const GatewayInterface = defineInterface({
     members: { request: [], response: { type: 'array', items: 'HostInfo' } },
     /** Live actor positions, of one interface or ('') of all. */
     actors: { request: [{ name: 'iface', type: 'string' }], response: { type: 'array', items: 'ActorPlacement' } },
+    /** From hosts: an actor's message to client sessions held by this gateway. */
+    push: { request: [{ name: 'sessions', type: { type: 'array', items: 'string' } }, { name: 'data', type: 'bytes' }], response: 'null', 'one-way': true },
   },
 });

@@ -4,7 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
-import { bindActor, type ActorLifecycle, type ProxyOptions } from '../actor/actor.ts';
+import { bindActor, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
+import { GatewayInterface } from '../gateway/protocol.ts';
+import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
+import { typeForSchema, type AvroType } from '../interface/avro.ts';
 import { currentCall, newChainId, pathFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
@@ -18,7 +21,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
-import { checkArgs, checkResult, decodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
+import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
 import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { HostLease } from './lease.ts';
@@ -55,6 +58,8 @@ interface Served {
   maxLocal: number;
   /** Per method: checks a result against its Avro type, for in-process calls (the wire checks by encoding). */
   checkers: ReadonlyMap<string, (value: unknown) => unknown>;
+  /** Types of client-session messages, when the interface declares them. */
+  sessionTypes: { inbound: AvroType | undefined; outbound: AvroType | undefined };
 }
 
 const MIN_SWEEP_MS = 50;
@@ -101,6 +106,10 @@ export class Host {
         idleTimeoutMs: o.idleTimeoutMs ?? opts.idleTimeoutMs,
         maxLocal: o.stateless ? ((typeof o.stateless === 'object' ? o.stateless.maxLocal : undefined) ?? availableParallelism()) : 0,
         checkers: new Map(plugin.interface.service.messages.map((m) => [m.name, (value: unknown) => checkResult(plugin.interface, m, value)])),
+        sessionTypes: {
+          inbound: o.session?.inbound === undefined ? undefined : typeForSchema(o.session.inbound),
+          outbound: o.session?.outbound === undefined ? undefined : typeForSchema(o.session.outbound),
+        },
       });
     }
     this.#identity = { cluster: opts.cluster, secret: opts.secret, node: this.id, role: 'host' };
@@ -191,6 +200,7 @@ export class Host {
   /** Runs one call and produces its answer; never rejects. */
   async #answer(env: Envelope): Promise<Answer> {
     const identity = `${env.iface}/${env.key}`;
+    if (env.method.startsWith('@session.')) return this.#sessionEvent(env, identity);
     try {
       if (this.#stopping) throw new KoalaError('SHUTTING_DOWN', `host ${this.id} is shutting down; retry`);
       // Checked on every call, not only by the fence timer: a host that was frozen (stopped, swapped
@@ -224,6 +234,70 @@ export class Host {
     }
   }
 
+  // ---- client sessions -----------------------------------------------------------------------
+
+  /** A session event from a gateway, run as a turn of the bound actor (activated if need be). */
+  async #sessionEvent(env: Envelope, identity: string): Promise<Answer> {
+    try {
+      if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
+      const served = this.#served.get(env.iface);
+      if (served === undefined || served.maxLocal > 0) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} has no actor ${env.iface} that sessions can bind to`);
+      const event = sessionEventType.fromBuffer(env.payload);
+      const closing = env.method === SESSION_METHODS.closed;
+      // A closed session needs no activation to be told about.
+      const target = closing ? this.#activations.live(identity) : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
+      if (target === undefined) return { kind: 'RESPONSE', payload: Buffer.alloc(0) };
+      if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
+      // An async turn: a hook that awaits still runs in the call's context.
+      const turn = async () => this.#onSessionEvent(target, served, env.method, event);
+      await target.enqueue(turn, [], { chain: env.chain || newChainId(), deadline: env.deadline, identity, parent: undefined, origin: undefined });
+      return { kind: 'RESPONSE', payload: Buffer.alloc(0) };
+    } catch (err) {
+      return { kind: 'ERROR', payload: encodeError(err, identity) };
+    }
+  }
+
+  /** Runs inside the actor's turn: keeps its session list and calls its hook. */
+  #onSessionEvent(activation: Activation, served: Served, method: string, event: SessionEvent): unknown {
+    const instance = activation.instance as ActorLifecycle;
+    const record = { gateway: event.gateway, claims: Object.fromEntries(event.claims.map((c) => [c.name, c.value])) };
+    if (method === SESSION_METHODS.closed) {
+      const known = activation.sessions?.get(event.session);
+      activation.sessions?.delete(event.session);
+      return known ? instance.onSessionClosed?.(this.#session(activation, event.session, known)) : undefined;
+    }
+    // Every event refreshes the record: a re-activated actor learns its sessions from their next message.
+    (activation.sessions ??= new Map()).set(event.session, record);
+    const session = this.#session(activation, event.session, record);
+    if (method === SESSION_METHODS.open) return instance.onSessionOpen?.(session);
+    const inbound = served.sessionTypes.inbound;
+    return instance.onSessionMessage?.(session, inbound ? inbound.fromBuffer(event.data) : event.data);
+  }
+
+  #session(activation: Activation, id: string, record: { gateway: string; claims: Record<string, string> }): Session {
+    const served = this.#served.get(activation.iface.name)!;
+    return {
+      id,
+      claims: record.claims,
+      push: (data) => {
+        const outbound = served.sessionTypes.outbound;
+        const bytes = outbound ? outbound.toBuffer(data) : Buffer.isBuffer(data) ? data : data instanceof Uint8Array ? Buffer.from(data) : undefined;
+        if (bytes === undefined) throw new TypeError(`${activation.identity} pushed a ${typeof data}: push bytes, or declare session.outbound in the interface's options`);
+        this.#push(record.gateway, [id], bytes);
+      },
+    };
+  }
+
+  /** Sends a push to the gateway holding the sessions (one-way, over the reused connection). */
+  #push(gateway: string, sessions: string[], data: Buffer): void {
+    const message = methodOf(GatewayInterface, 'push');
+    const payload = encodeArgs(GatewayInterface, message, [sessions, data]);
+    this.#pool.get(gateway).then(
+      (peer) => peer.notify({ iface: GatewayInterface.name, key: '', method: 'push', chain: '', deadline: 0, epoch: 0, headers: {}, payload }),
+      (err: Error) => this.#opts.log.warn(`push to ${gateway} failed: ${err.message}`),
+    );
+  }
+
   // ---- activation ----------------------------------------------------------------------------
 
   /** Activates the actor here if placement says it lives here; otherwise yields its real position. */
@@ -248,6 +322,7 @@ export class Host {
       registerTimer: (callback, dueMs, periodMs) =>
         startTimer(activation, callback, dueMs, periodMs, (err) => this.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`)),
       deactivateOnIdle: () => this.#retireWhenQuiet(activation),
+      sessions: () => [...(activation.sessions ?? [])].map(([id, s]) => this.#session(activation, id, s)),
     });
     if (typeof instance.onActivate === 'function') {
       const chain = newChainId();
@@ -305,7 +380,8 @@ export class Host {
   #sweepIdle(): void {
     const now = Date.now();
     for (const activation of this.#allActivations()) {
-      if (activation.state !== 'active' || !activation.quiet) continue;
+      // Busy, or bound to client sessions: not idle.
+      if (activation.state !== 'active' || !activation.quiet || (activation.sessions?.size ?? 0) > 0) continue;
       const idleMs = this.#served.get(activation.iface.name)!.idleTimeoutMs;
       if (this.#retiring.has(activation) || now - activation.lastActiveAt >= idleMs) void this.#deactivate(activation, true);
     }

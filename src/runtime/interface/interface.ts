@@ -2,7 +2,7 @@
 // proxy and implementation types) and the parsed Avro service (for the wire) side by side.
 import { readFileSync } from 'node:fs';
 import { readIdl, serviceForProtocol, type AvroService } from './avro.ts';
-import type { AvroProtocol, MethodArgs, MethodName, MethodResult } from './avro-types.ts';
+import type { AvroProtocol, AvroSchema, MethodArgs, MethodName, MethodResult } from './avro-types.ts';
 
 export interface InterfaceOptions {
   /** Reentrancy along a call chain (default true): A → B → A runs A's nested call at once. */
@@ -16,6 +16,11 @@ export interface InterfaceOptions {
   /** Default deadline of calls to this interface (ms), and per method. Callers may shorten it. */
   readonly timeoutMs?: number;
   readonly methodTimeoutsMs?: Readonly<Record<string, number>>;
+  /**
+   * Client sessions bound to this actor: the Avro types of their messages (`inbound`, to the
+   * actor) and of pushes (`outbound`, to the client). Without them, messages are raw bytes.
+   */
+  readonly session?: { readonly inbound?: AvroSchema; readonly outbound?: AvroSchema };
 }
 
 export interface ActorInterface<P extends AvroProtocol = AvroProtocol> {

@@ -107,6 +107,11 @@ export class Peer {
     this.#enqueue({ ...request, kind, payload, headers: {}, deadline: 0 });
   }
 
+  /** Sends an envelope that expects no answer (a session's MESSAGE or PUSH). */
+  send(env: Omit<Envelope, 'id'>): void {
+    if (!this.#closed) this.#enqueue({ ...env, id: 0 });
+  }
+
   onClose(listener: (err: KoalaError) => void): void {
     this.#closeListeners.push(listener);
   }
@@ -158,6 +163,8 @@ export class Peer {
       case 'REQUEST':
       case 'ONEWAY':
       case 'CANCEL':
+      case 'MESSAGE':
+      case 'PUSH':
         // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
         if (env.deadline > 0) env.deadline += Date.now();
         this.#opts.onRequest(env, this);

@@ -4,7 +4,11 @@ import { typeForSchema } from '../interface/avro.ts';
 
 export const PROTOCOL_VERSION = 1;
 
-export const ENVELOPE_KINDS = ['REQUEST', 'ONEWAY', 'RESPONSE', 'ERROR', 'REDIRECT', 'CANCEL'] as const;
+/**
+ * MESSAGE: a client session's message to the actor it is bound to. PUSH: an actor's message to a
+ * client session. Both carry no request id (0) and expect no answer.
+ */
+export const ENVELOPE_KINDS = ['REQUEST', 'ONEWAY', 'RESPONSE', 'ERROR', 'REDIRECT', 'CANCEL', 'MESSAGE', 'PUSH'] as const;
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
 
 /** One message: a call, its answer, or control. Many envelopes may share one binary frame. */

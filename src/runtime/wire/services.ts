@@ -20,13 +20,14 @@ export class ServiceTable {
     return this.#services.has(ifaceName);
   }
 
-  dispatch(env: Envelope, peer: Peer): void {
+  /** Runs the call and answers it; resolves once answered. */
+  dispatch(env: Envelope, peer: Peer): Promise<void> {
     // Services answer quickly and cannot be interrupted: a CANCEL has nothing to stop (and must not run the method).
-    if (env.kind === 'CANCEL') return;
+    if (env.kind === 'CANCEL') return Promise.resolve();
     const service = this.#services.get(env.iface);
     if (service === undefined) {
       replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', `this process does not serve ${env.iface}`));
-      return;
+      return Promise.resolve();
     }
     let run: Promise<unknown>;
     try {
@@ -38,6 +39,9 @@ export class ServiceTable {
     } catch (err) {
       run = Promise.reject(err);
     }
-    run.catch((err: unknown) => replyError(peer, env, err));
+    return run.then(
+      () => undefined,
+      (err: unknown) => replyError(peer, env, err),
+    );
   }
 }
