@@ -112,13 +112,13 @@ test.serial('a lost connection reconnects by itself and resumes the same binding
   const seen = collect(s);
   const states: string[] = [];
   s.onState((state) => states.push(state));
-  const id = s.id;
+  const first = s.id;
   proxy.cut();
   await waitFor('the loss to be noticed', () => states.includes('reconnecting'));
   proxy.heal();
   await waitFor('a reconnect', () => states.at(-1) === 'open', 10_000);
-  t.is(s.id, id, 'the same session');
-  t.is(s.actor, 'IRoom/r3');
+  t.not(s.id, first, 'a new session…');
+  t.is(s.actor, 'IRoom/r3', '…bound to the same actor');
   s.send(avroString('back'));
   await waitFor('messages to flow again', () => seen.includes('fay: back'));
   t.deepEqual(await s.getProxy(IRoom, 'r3').members(), ['fay']);

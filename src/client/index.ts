@@ -23,6 +23,8 @@ export interface SessionOptions {
   reconnect?: boolean;
   /** Deadline of calls through proxies (default 30 s). */
   timeoutMs?: number;
+  /** The gateway's gateway.limits.maxFrameBytes (default 1 MiB): batches are sent before they reach it. */
+  maxFrameBytes?: number;
   /** Extra options for the WebSocket (TLS `ca`, …). */
   ws?: WebSocket.ClientOptions;
 }
@@ -158,7 +160,7 @@ export class KoalaSession {
         if (this.#ws !== ws) return;
         const err = new KoalaError(code === 4008 ? 'IDLE_TIMEOUT' : code === 1009 ? 'FRAME_TOO_LARGE' : 'CONNECTION_LOST', `session connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`);
         this.#failPending(err);
-        if (this.#closed || this.#opts.reconnect === false || code === 4000) {
+        if (this.#closed || this.#opts.reconnect === false) {
           this.#emitState('closed', err);
           return;
         }
@@ -205,6 +207,10 @@ export class KoalaSession {
   #enqueue(env: Envelope): void {
     if (this.#ws === undefined || this.#ws.readyState !== WebSocket.OPEN) throw new KoalaError('CONNECTION_LOST', 'the session is not connected');
     this.#writer.write(env);
+    if (this.#writer.size >= (this.#opts.maxFrameBytes ?? 1024 * 1024) / 2) {
+      this.#ws.send(this.#writer.take());
+      return;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => {

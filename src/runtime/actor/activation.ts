@@ -56,6 +56,8 @@ export class Activation {
   state: ActivationState = 'active';
   /** Client sessions bound to this actor, by id (created on the first). */
   sessions: Map<string, { gateway: string; claims: Record<string, string> }> | undefined;
+  /** Sessions whose close arrived before their open (events of one session can overtake each other). */
+  closedSessions: Set<string> | undefined;
   lastActiveAt = Date.now();
   // Created on first use: an idle actor should cost as little memory as possible.
   #queue: Turn[] | undefined;

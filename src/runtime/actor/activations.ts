@@ -20,6 +20,11 @@ export class ActivationTable {
     return a !== undefined && a.state === 'active' && !this.#closing.has(identity) ? a : undefined;
   }
 
+  /** The activation being started for this identity, if one is. */
+  starting(identity: string): Promise<Activation | Position> | undefined {
+    return this.#starting.get(identity);
+  }
+
   /** The live activation, or what `start` yields: a new activation, or the position of the real owner. */
   async obtain(identity: string, start: () => Promise<Activation | Position>): Promise<Activation | Position> {
     for (;;) {

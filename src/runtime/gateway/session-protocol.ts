@@ -28,7 +28,7 @@ export interface FirstPacket {
   timestamp: number;
   /** Random, unique per packet. */
   nonce: string;
-  /** A reconnect token from an earlier session: resumes its binding (no signature needed). */
+  /** A reconnect token from an earlier session: binds this new session to the same actor, with the same claims (no signature needed). */
   resume: string;
   /** HMAC-SHA256(client secret, the Avro binary of this record with `signature` empty). */
   signature: Buffer;

@@ -136,7 +136,9 @@ export class SessionServer {
     if (p.resume) {
       const resumed = readResumeToken(secret, p.resume, now);
       if (!resumed) throw new Refused('AUTH_FAILED', 'the reconnect token is invalid or expired; sign a new first packet');
-      return resumed;
+      // The binding resumes; the connection is a new session (its actor sees the old one close
+      // and this one open), so that late events of the old connection cannot be mistaken for it.
+      return { ...resumed, session: this.#newSessionId() };
     }
     if (!verifySignature(secret, p)) throw new Refused('AUTH_FAILED', 'the first packet’s signature does not match (HMAC-SHA256 with the client secret over the packet with an empty signature)');
     if (Math.abs(now - p.timestamp) > settings.session.timestampWindowMs) {
@@ -147,11 +149,15 @@ export class SessionServer {
     for (let i = 1; i < p.claims.length; i++) {
       if (!(p.claims[i - 1]!.name < p.claims[i]!.name)) throw new Refused('BAD_FIRST_PACKET', 'claims must be sorted by name, each name once');
     }
-    const session = `${this.#prefix}-${(++this.#counter).toString(36)}`;
+    const session = this.#newSessionId();
     if (p.iface && p.key) return { session, iface: p.iface, key: p.key, claims: p.claims };
     if (p.iface || p.key) throw new Refused('BAD_FIRST_PACKET', 'name both the interface and the id of the actor to bind to, or neither');
     const bound = await this.#login(p.claims);
     return { session, ...bound, claims: p.claims };
+  }
+
+  #newSessionId(): string {
+    return `${this.#prefix}-${(++this.#counter).toString(36)}`;
   }
 
   /** Asks the login actor which actor a session without one binds to. */
@@ -174,8 +180,6 @@ export class SessionServer {
 
   #open(ws: WebSocket, binding: { session: string; iface: string; key: string; claims: Claim[] }): void {
     const { settings } = this.#opts;
-    // A resumed session replaces its old connection, if that one is still open.
-    this.#sessions.get(binding.session)?.peer.close(4000, 'resumed elsewhere');
     const resume = makeResumeToken(settings.clientSecret!, { ...binding, expires: Date.now() + settings.session.resumeTtlMs });
     ws.send(sessionReplyType.toBuffer({ ok: true, session: binding.session, iface: binding.iface, key: binding.key, resume, code: '', message: '' }));
     const now = Date.now();

@@ -244,8 +244,11 @@ export class Host {
       if (served === undefined || served.maxLocal > 0) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} has no actor ${env.iface} that sessions can bind to`);
       const event = sessionEventType.fromBuffer(env.payload);
       const closing = env.method === SESSION_METHODS.closed;
-      // A closed session needs no activation to be told about.
-      const target = closing ? this.#activations.live(identity) : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
+      // A closed session needs no new activation to be told about; but one being started (by this
+      // session's open, still on its way) must hear it after the open.
+      const target = closing
+        ? (this.#activations.live(identity) ?? (await this.#activations.starting(identity)?.catch(() => undefined)))
+        : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
       if (target === undefined) return { kind: 'RESPONSE', payload: Buffer.alloc(0) };
       if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
       // An async turn: a hook that awaits still runs in the call's context.
@@ -263,9 +266,15 @@ export class Host {
     const record = { gateway: event.gateway, claims: Object.fromEntries(event.claims.map((c) => [c.name, c.value])) };
     if (method === SESSION_METHODS.closed) {
       const known = activation.sessions?.get(event.session);
-      activation.sessions?.delete(event.session);
-      return known ? instance.onSessionClosed?.(this.#session(activation, event.session, known)) : undefined;
+      if (!known) {
+        (activation.closedSessions ??= new Set()).add(event.session);
+        return undefined;
+      }
+      activation.sessions!.delete(event.session);
+      return instance.onSessionClosed?.(this.#session(activation, event.session, known));
     }
+    // A late open or message of a session that already closed.
+    if (activation.closedSessions?.has(event.session)) return undefined;
     // Every event refreshes the record: a re-activated actor learns its sessions from their next message.
     (activation.sessions ??= new Map()).set(event.session, record);
     const session = this.#session(activation, event.session, record);
