@@ -18,14 +18,78 @@ export interface BenchCase {
 
 export const CASES: BenchCase[] = [
   {
+    name: 'ceiling',
+    title: '**Ceiling**: bare `ws` relay, client → relay → server (3 processes, Koala-style batching, no Koala code)',
+    nodeArgs: [],
+    figures: [
+      { key: 'p50Us', label: 'round trip p50, 1 in flight', unit: 'µs' },
+      { key: 'p99Us', label: 'round trip p99, 1 in flight', unit: 'µs' },
+      { key: 'msgsPerSec', label: 'round trips/s, 1 000 in flight', unit: '/s' },
+    ],
+  },
+  {
+    name: 'gateway',
+    title: '**Gateway path**: client → gateway → host → actor (1 host, embedded placement), with the ceiling and Moleculer in the same run',
+    nodeArgs: [],
+    figures: [
+      { key: 'p50Us', label: 'round trip p50, 1 in flight', unit: 'µs' },
+      { key: 'p99Us', label: 'round trip p99, 1 in flight', unit: 'µs', max: 500 },
+      { key: 'callsPerSec', label: 'calls/s, 1 000 in flight', unit: '/s' },
+      { key: 'ceilingP50Us', label: 'ceiling p50 (same run)', unit: 'µs' },
+      { key: 'ceilingMsgsPerSec', label: 'ceiling round trips/s, 1 000 in flight (same run)', unit: '/s' },
+      { key: 'moleculerCallsPerSec', label: 'Moleculer calls/s, 100 in flight (same run)', unit: '/s' },
+      { key: 'p50VsCeiling', label: 'p50 ÷ ceiling p50', unit: '×', max: 1.25 },
+      { key: 'callsVsCeiling', label: 'calls/s ÷ ceiling', unit: '×', min: 0.7 },
+      { key: 'callsVsMoleculer', label: 'calls/s ÷ Moleculer at 100 in flight', unit: '×', min: 2.5 },
+    ],
+  },
+  {
+    name: 'host-to-host',
+    title: '**Host to host**: an actor on host A calls actors on host B (1 000 in flight in one turn), with a one-hop `ws` ceiling in the same run',
+    nodeArgs: [],
+    figures: [
+      { key: 'callsPerSec', label: 'calls/s', unit: '/s' },
+      { key: 'oneHopCeilingMsgsPerSec', label: 'one-hop ceiling round trips/s, 1 000 in flight (same run)', unit: '/s' },
+      { key: 'vsOneHopCeiling', label: 'calls/s ÷ one-hop ceiling', unit: '×', min: 0.7 },
+    ],
+  },
+  {
     name: 'in-host',
-    title: 'In-host actor-to-actor calls (64 in flight, same host, no network)',
+    title: '**In-host** actor-to-actor calls (64 in flight, same host, no network)',
     nodeArgs: [],
     figures: [{ key: 'callsPerSec', label: 'calls/s', unit: '/s', min: 2_000_000 }],
   },
   {
+    name: 'moleculer',
+    title: '**Peer**: Moleculer 0.14, TCP transporter, request/response echo between two processes',
+    nodeArgs: [],
+    figures: [
+      { key: 'oneInFlightPerSec', label: 'calls/s, 1 in flight', unit: '/s' },
+      { key: 'p50Us', label: 'round trip p50, 1 in flight', unit: 'µs' },
+      { key: 'callsPerSec', label: 'calls/s, 100 in flight', unit: '/s' },
+    ],
+  },
+  {
+    name: 'cli',
+    title: '**CLI**: `koala call IPlayer/1 echo hi` as a fresh process, against a running cluster',
+    nodeArgs: [],
+    figures: [
+      { key: 'callMs', label: 'wall time, median', unit: 'ms', max: 400 },
+      { key: 'nodeBaselineMs', label: '`node -e 0` wall time, for scale', unit: 'ms' },
+    ],
+  },
+  {
+    name: 'startup',
+    title: '**Start-up**: `koala up --detach` to ready (embedded placement, two hosts), then `koala down`',
+    nodeArgs: [],
+    figures: [
+      { key: 'upMs', label: '`koala up --detach` wall time, median', unit: 'ms', max: 3000 },
+      { key: 'downMs', label: '`koala down` wall time, median', unit: 'ms' },
+    ],
+  },
+  {
     name: 'memory',
-    title: 'Idle activations of an empty actor (1 M, in-process placement included)',
+    title: '**Memory**: idle activations of an empty actor (1 M, in-process placement included)',
     nodeArgs: ['--expose-gc', '--max-old-space-size=8192'],
     figures: [
       { key: 'bytesPerActivation', label: 'bytes per idle activation', unit: 'B', max: 2048 },
@@ -34,7 +98,7 @@ export const CASES: BenchCase[] = [
   },
   {
     name: 'placement',
-    title: 'Placement through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
+    title: '**Activations / placement** through a real cluster (client → gateway → 2 hosts, 256 in flight): embedded vs Consul',
     nodeArgs: [],
     figures: [
       { key: 'embeddedActivationsPerSec', label: 'new activations/s, embedded placement', unit: '/s', min: 20_000 },

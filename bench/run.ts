@@ -1,5 +1,6 @@
 // `npm run bench`: every case, each run RUNS times in a fresh process, medians reported side by side.
 // Writes bench/results.json and bench/results.md and refreshes the table in README.md.
+// `node bench/run.ts --render` only rewrites the tables from bench/results.json (no measuring).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -27,29 +28,45 @@ function verdict(f: Figure, v: number): string {
   return '—';
 }
 
-const results: Record<string, { runs: Record<string, number>[]; median: Record<string, number> }> = {};
-for (const c of CASES) {
-  const runs: Record<string, number>[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    process.stderr.write(`bench ${c.name} run ${i + 1}/${RUNS}… `);
-    const out = execFileSync(process.execPath, [...c.nodeArgs, here('./one.ts'), c.name, String(SECONDS)], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    runs.push(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
-    process.stderr.write(`${JSON.stringify(runs.at(-1))}\n`);
+type Results = Record<string, { runs: Record<string, number>[]; median: Record<string, number> }>;
+let results: Results = {};
+let machine: string;
+let date: string;
+let runs = RUNS;
+if (process.argv.includes('--render')) {
+  const saved = JSON.parse(readFileSync(here('./results.json'), 'utf8')) as { date: string; machine: string; runs: number; results: Results };
+  ({ results, machine, date, runs } = saved);
+} else {
+  for (const c of CASES) {
+    const caseRuns: Record<string, number>[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      process.stderr.write(`bench ${c.name} run ${i + 1}/${RUNS}… `);
+      const out = execFileSync(process.execPath, [...c.nodeArgs, here('./one.ts'), c.name, String(SECONDS)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      caseRuns.push(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
+      process.stderr.write(`${JSON.stringify(caseRuns.at(-1))}\n`);
+    }
+    const keys = Object.keys(caseRuns[0]!);
+    results[c.name] = { runs: caseRuns, median: Object.fromEntries(keys.map((k) => [k, median(caseRuns.map((r) => r[k]!))])) };
   }
-  const keys = Object.keys(runs[0]!);
-  results[c.name] = { runs, median: Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]!))])) };
+  machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+  date = new Date().toISOString().slice(0, 10);
+  writeFileSync(here('./results.json'), `${JSON.stringify({ date, machine, runs: RUNS, seconds: SECONDS, results }, null, 2)}\n`);
 }
 
-const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
-const date = new Date().toISOString().slice(0, 10);
-writeFileSync(here('./results.json'), `${JSON.stringify({ date, machine, runs: RUNS, seconds: SECONDS, results }, null, 2)}\n`);
-
-const rows = CASES.flatMap((c) => c.figures.map((f) => `| ${c.title} | ${f.label} | ${format(results[c.name]!.median[f.key]!, f.unit)} | ${verdict(f, results[c.name]!.median[f.key]!)} |`));
+// The case's title on its first row only; cases missing from the results (added since) are skipped.
+const rows = CASES.filter((c) => results[c.name] !== undefined).flatMap((c) =>
+  c.figures.map((f, i) => {
+    const r = results[c.name]!;
+    const values = r.runs.map((run) => run[f.key]!);
+    const spread = `${format(Math.min(...values), f.unit)} – ${format(Math.max(...values), f.unit)}`;
+    return `| ${i === 0 ? c.title : ''} | ${f.label} | ${format(r.median[f.key]!, f.unit)} | ${spread} | ${verdict(f, r.median[f.key]!)} |`;
+  }),
+);
 const table = [
-  `Measured ${date} on ${machine}; median of ${RUNS} runs, each in a fresh process (\`npm run bench\`).`,
+  `Measured ${date} on ${machine}; median of ${runs} runs, each in a fresh process (\`npm run bench\`).`,
   '',
-  '| case | figure | median | target |',
-  '|---|---|---|---|',
+  '| case | figure | median | runs (min – max) | target |',
+  '|---|---|---|---|---|',
   ...rows,
 ].join('\n');
 writeFileSync(here('./results.md'), `${table}\n`);

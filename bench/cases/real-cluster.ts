@@ -9,6 +9,8 @@ import { Supervisor } from '../../src/runtime/supervisor/supervisor.ts';
 
 export interface BenchCluster {
   client: ClusterClient;
+  /** The temporary project directory (its `.koala/` lets the CLI find the cluster). */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function startRealCluster(manifestYaml: string): Promise<BenchClust
     const client = await ClusterClient.connect({ url: state.gateway, cluster: state.cluster, secret: state.secret, timeoutMs: 60_000 });
     return {
       client,
+      dir,
       stop: async () => {
         client.close();
         await stop();

@@ -1,0 +1,89 @@
+// Koala's gateway path, client → gateway → host → actor and back (a real cluster: embedded
+// placement, one host, one gateway, the client in this process), side by side with the ceiling
+// (bare `ws` relay, same hops, same batching) and the peer (Moleculer, TCP transporter), measured in
+// interleaved slices so that all three see the same machine load. 1 in flight: p50/p99 latency;
+// 1 000 in flight: calls/s (Moleculer at 100 in flight, as the issue compares it).
+import { fileURLToPath } from 'node:url';
+import { IBench } from '../fixtures-empty.ts';
+import { interleaved, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
+import { startMoleculer } from '../lib/moleculer-peer.ts';
+import { closeAll, startTogether } from '../lib/together.ts';
+import { startCeiling } from '../lib/ws-ceiling.ts';
+import { IN_FLIGHT as CEILING_IN_FLIGHT } from './ceiling.ts';
+import { IN_FLIGHT as MOLECULER_IN_FLIGHT } from './moleculer.ts';
+import { startRealCluster } from './real-cluster.ts';
+
+const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
+export const IN_FLIGHT = 1000;
+/** The fixed set of actors the calls go to: activated during warm-up, so this is steady state. */
+const ACTORS = 64;
+
+export const MANIFEST = [
+  'cluster: bench',
+  'logLevel: warn',
+  'placement:',
+  '  provider: embedded',
+  'hosts:',
+  '  - name: host',
+  '    replicas: 1',
+  `    plugins: [${JSON.stringify(PLUGIN)}]`,
+].join('\n');
+
+export async function startGatewayCluster() {
+  const cluster = await startRealCluster(MANIFEST);
+  return { ...cluster, close: cluster.stop };
+}
+
+export async function run(seconds: number): Promise<Record<string, number>> {
+  const subjects = await startTogether([startGatewayCluster, () => startCeiling(2), startMoleculer] as const);
+  const [cluster, ceiling, peer] = subjects;
+  try {
+    let n = 0;
+    const koala = () => {
+      const i = n++;
+      return cluster.client.getProxy(IBench, i % ACTORS).ping(i);
+    };
+    const bare = () => ceiling.call(n++);
+    const moleculer = () => peer.call(n++);
+    // Warm-up: JIT on every side, connections, activations, cached positions.
+    for (const [call, inFlight] of [[koala, IN_FLIGHT], [bare, CEILING_IN_FLIGHT], [moleculer, MOLECULER_IN_FLIGHT]] as const) {
+      await warm(call, 2000);
+      await warm(call, 10_000, inFlight);
+    }
+
+    // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in `rounds` slices.
+    const rounds = seconds >= 1 ? 3 : 1;
+    const slice = (seconds * 1000) / 3 / rounds;
+    const latency = { koala: [] as number[], ceiling: [] as number[] };
+    await interleaved(rounds, {
+      koala: () => sampleLatency(koala, slice, latency.koala),
+      ceiling: () => sampleLatency(bare, slice, latency.ceiling),
+    });
+    const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[], moleculer: [] as Throughput[] };
+    await interleaved(rounds, {
+      koala: async () => void rate.koala.push(await sampleThroughput(koala, IN_FLIGHT, slice)),
+      ceiling: async () => void rate.ceiling.push(await sampleThroughput(bare, CEILING_IN_FLIGHT, slice)),
+      moleculer: async () => void rate.moleculer.push(await sampleThroughput(moleculer, MOLECULER_IN_FLIGHT, slice)),
+    });
+
+    const k = summarise(latency.koala);
+    const c = summarise(latency.ceiling);
+    const callsPerSec = perSecond(rate.koala);
+    const ceilingPerSec = perSecond(rate.ceiling);
+    const moleculerPerSec = perSecond(rate.moleculer);
+    return {
+      p50Us: k.p50,
+      p99Us: k.p99,
+      callsPerSec,
+      ceilingP50Us: c.p50,
+      ceilingP99Us: c.p99,
+      ceilingMsgsPerSec: ceilingPerSec,
+      moleculerCallsPerSec: moleculerPerSec,
+      p50VsCeiling: ratio(k.p50, c.p50),
+      callsVsCeiling: ratio(callsPerSec, ceilingPerSec),
+      callsVsMoleculer: ratio(callsPerSec, moleculerPerSec),
+    };
+  } finally {
+    await closeAll([cluster, ceiling, peer]);
+  }
+}

@@ -1,0 +1,98 @@
+// Measuring helpers shared by the cases: latency at one call in flight, throughput at N in flight,
+// and interleaved rounds so that two systems measured "side by side" see the same machine load.
+
+export type Call = () => Promise<unknown>;
+
+export interface Latency {
+  p50: number;
+  p99: number;
+  samples: number;
+}
+
+/** Percentile (0…1) of an ascending-sorted array, nearest rank. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Round-trip times (µs) of sequential calls for `ms` milliseconds, appended to `into`. */
+export async function sampleLatency(call: Call, ms: number, into: number[]): Promise<void> {
+  const until = performance.now() + ms;
+  for (;;) {
+    const t0 = performance.now();
+    if (t0 >= until) return;
+    await call();
+    into.push((performance.now() - t0) * 1000);
+  }
+}
+
+export function summarise(samplesUs: number[]): Latency {
+  const sorted = Float64Array.from(samplesUs).sort();
+  return { p50: Math.round(percentile(sorted, 0.5)), p99: Math.round(percentile(sorted, 0.99)), samples: sorted.length };
+}
+
+export interface Throughput {
+  calls: number;
+  ms: number;
+}
+
+/**
+ * Keeps `inFlight` calls outstanding for `ms` milliseconds and counts the calls that completed
+ * inside that window (the ramp-up is included, the drain after the window is not).
+ */
+export async function sampleThroughput(call: Call, inFlight: number, ms: number): Promise<Throughput> {
+  const started = performance.now();
+  const until = started + ms;
+  let done = 0;
+  let end = started;
+  const lane = async () => {
+    while (performance.now() < until) {
+      await call();
+      const now = performance.now();
+      if (now <= until) {
+        done++;
+        end = now;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+  return { calls: done, ms: end - started };
+}
+
+export function perSecond(parts: readonly Throughput[]): number {
+  const calls = parts.reduce((a, p) => a + p.calls, 0);
+  const ms = parts.reduce((a, p) => a + p.ms, 0);
+  return Math.round((calls / ms) * 1000);
+}
+
+/** Warm-up: JIT, connections, activations. Runs `count` calls `inFlight` at a time. */
+export async function warm(call: Call, count: number, inFlight = 1): Promise<void> {
+  let left = count;
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, count) }, async () => {
+      while (left-- > 0) await call();
+    }),
+  );
+}
+
+/**
+ * Side by side: each named subject is measured in `rounds` short slices, taking turns, so that a
+ * machine whose load changes during the run weighs on all of them alike.
+ */
+export async function interleaved<K extends string>(rounds: number, subjects: Record<K, (round: number) => Promise<void>>): Promise<void> {
+  const names = Object.keys(subjects) as K[];
+  for (let r = 0; r < rounds; r++) {
+    // Alternate the order too, so that nobody always goes first after a pause.
+    const order = r % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) await subjects[name](r);
+  }
+}
+
+export function ratio(a: number, b: number): number {
+  return Math.round((a / b) * 1000) / 1000;
+}
