@@ -20,7 +20,7 @@ export interface TestCluster {
 }
 
 /** Starts a cluster stopped by `t.teardown`, or — without `t` (in a `before` hook) — by calling `stop()`. */
-export async function startCluster(t: ExecutionContext | undefined, opts: Parameters<typeof manifest>[0] & { timeoutMs?: number } = {}): Promise<TestCluster> {
+export async function startCluster(t: ExecutionContext | undefined, opts: Parameters<typeof manifest>[0] & { timeoutMs?: number; tls?: { ca: string | Buffer } } = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'koala-cluster-'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'koala-test-cluster', private: true }));
   await writeFile(join(dir, 'koala.config.yaml'), manifest(opts));
@@ -38,7 +38,7 @@ export async function startCluster(t: ExecutionContext | undefined, opts: Parame
   t?.teardown(stop);
   try {
     const state = await supervisor.start();
-    client = await ClusterClient.connect({ url: state.gateway, cluster: state.cluster, secret: state.secret, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    client = await ClusterClient.connect({ url: state.gateway, cluster: state.cluster, secret: state.secret, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     return { dir, state, client, logs, stop };
   } catch (err) {
     await stop();

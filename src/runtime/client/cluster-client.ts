@@ -19,6 +19,8 @@ export interface ClusterClientOptions {
   /** Per-call deadline unless a call says otherwise (default 30 s). */
   timeoutMs?: number;
   name?: string;
+  /** For a gateway with TLS whose certificate Node does not trust already (NODE_EXTRA_CA_CERTS works too). */
+  tls?: { ca?: string | Buffer };
 }
 
 export class ClusterClient {
@@ -34,7 +36,7 @@ export class ClusterClient {
   }
 
   static async connect(opts: ClusterClientOptions): Promise<ClusterClient> {
-    const peer = await connect(opts.url, { identity: { cluster: opts.cluster, secret: opts.secret, node: opts.name ?? `client-${process.pid}`, role: 'client' } });
+    const peer = await connect(opts.url, { identity: { cluster: opts.cluster, secret: opts.secret, node: opts.name ?? `client-${process.pid}`, role: 'client' }, ...(opts.tls ? { tls: opts.tls } : {}) });
     return new ClusterClient(peer, opts.timeoutMs ?? 30_000);
   }
 

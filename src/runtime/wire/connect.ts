@@ -11,6 +11,8 @@ export interface ConnectOptions {
   onRequest?: RequestHandler;
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** TLS options for wss:// (e.g. `ca` for a gateway with its own certificate). */
+  tls?: { ca?: string | Buffer };
 }
 
 const refuseRequests: RequestHandler = (env, peer) => {
@@ -20,7 +22,7 @@ const refuseRequests: RequestHandler = (env, peer) => {
 export function connect(url: string, opts: ConnectOptions): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: timeoutMs, ...opts.tls });
     const fail = (err: Error) => {
       ws.terminate();
       reject(err instanceof KoalaError ? err : new KoalaError('UNREACHABLE', `cannot reach ${url}: ${err.message}`));
