@@ -30,7 +30,7 @@ import { registerHttpBridge } from './http-bridge.ts';
 import { InterfaceCatalog } from './interfaces.ts';
 import { isGatewayPlugin, type GatewayCluster } from './plugin.ts';
 import { GatewayInterface } from './protocol.ts';
-import { SESSION_PATH } from './session-protocol.ts';
+import { SESSION_PATH, signFirstPacket } from './session-protocol.ts';
 import { SessionServer } from './sessions.ts';
 
 export interface GatewayOptions {
@@ -163,7 +163,13 @@ export class Gateway {
   async #loadPlugins(app: FastifyInstance): Promise<void> {
     const { settings, root } = this.#opts;
     if (settings.plugins.length === 0) return;
-    const cluster: GatewayCluster = { getProxy: (iface, id, opts) => this.getProxy(iface, id, opts) };
+    const cluster: GatewayCluster = {
+      getProxy: (iface, id, opts) => this.getProxy(iface, id, opts),
+      signFirstPacket: (fields) => {
+        if (!settings.clientSecret) throw new Error('gateway.clientSecret (or KOALA_CLIENT_SECRET) is not set: there is nothing to sign sessions with');
+        return signFirstPacket(settings.clientSecret, fields);
+      },
+    };
     for (const file of await resolvePluginFiles(root, settings.plugins)) {
       const plugin = await importPlugin(root, file);
       if (!isGatewayPlugin(plugin)) throw new PluginError(`gateway plugin ${file} must \`export default defineGatewayPlugin((app, cluster) => …)\``);

@@ -5,6 +5,11 @@ import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
 export interface GatewayCluster {
   /** A typed proxy; its calls go through the gateway's router like any client's. */
   getProxy<I extends ActorInterface>(iface: I, id: string | number, opts?: { timeoutMs?: number }): ActorProxy<I>;
+  /**
+   * A first packet signed with the gateway's client secret, for a route that has authenticated a
+   * user itself and hands the browser its session ticket. Throws if no client secret is set.
+   */
+  signFirstPacket(fields: { claims?: Record<string, string>; iface?: string; key?: string | number }): Buffer;
 }
 
 const BRAND = 'koala.gateway-plugin';
