@@ -52,6 +52,7 @@ const DEFAULTS: Manifest = {
   placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000, consul: { lockDelayMs: 5000 } },
   gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000, plugins: [], session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
   hosts: [{ name: 'host', replicas: 1, plugins: ['plugins/*'], idleTimeoutMs: 900_000 }],
+  storage: { provider: 'sqlite', file: '.koala/state.sqlite', interfaces: {} },
 };
 
 test('an empty manifest gets every default', async (t) => {
@@ -82,6 +83,7 @@ test('defaults fill in around given values, durations become milliseconds', asyn
       { name: 'api', replicas: 1, plugins: ['plugins/api'], idleTimeoutMs: 7_200_000 },
       { name: 'jobs', replicas: 3, plugins: ['jobs/*.ts'], idleTimeoutMs: 900_000 },
     ],
+    storage: { provider: 'sqlite', file: '.koala/state.sqlite', interfaces: {} },
   });
 });
 
@@ -283,7 +285,7 @@ test('every error is its own problem with file, path and what is expected', asyn
   const error = await manifestError(loadManifest({ cwd: dir, env: {} }));
   t.is(error.filepath, path.join(dir, 'koala.config.yaml'));
   t.deepEqual(error.message.split('\n'), [
-    'koala.config.yaml: gatway: unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts)',
+    'koala.config.yaml: gatway: unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts, storage)',
     'koala.config.yaml: placement.provider: must be one of "embedded", "consul" (got "etcd")',
     'koala.config.yaml: placement.leaseTtl: must be a duration like 500ms, 10s, 15m or a number of milliseconds (got "10 seconds")',
     'koala.config.yaml: hosts[0].replicas: must be an integer from 1 to 64 (got "two")',
@@ -293,7 +295,7 @@ test('every error is its own problem with file, path and what is expected', asyn
   t.deepEqual(error.problems[0], {
     file: 'koala.config.yaml',
     path: 'gatway',
-    message: 'unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts)',
+    message: 'unknown property; did you mean "gateway"? (allowed: cluster, secret, logLevel, roles, placement, gateway, hosts, storage)',
   });
 });
 

@@ -111,6 +111,7 @@ test.serial('a host cut off from Consul stops its actors before its session can 
     listenHost: '127.0.0.1',
     callTimeoutMs: 10_000,
     idleTimeoutMs: 3_600_000,
+    storage: { provider: 'memory', file: '', interfaces: {} },
   };
   const entry = fileURLToPath(new URL('../src/runtime/host/main.ts', import.meta.url));
   const child = fork(entry, [], { env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

@@ -19,6 +19,8 @@ export async function startInProcessHost(plugins: ActorPlugin[]): Promise<Host> 
     placement,
     callTimeoutMs: 60_000,
     idleTimeoutMs: 3_600_000,
+    storage: { provider: 'memory', file: '', interfaces: {} },
+    root: process.cwd(),
     log: createLogger('warn'),
   });
   await host.start();

@@ -25,12 +25,22 @@ export interface ActorContext {
   registerTimer(callback: () => unknown, dueMs: number, periodMs: number): TimerHandle;
   deactivateOnIdle(): void;
   sessions(): Session[];
+  /** Persistent state, when the plugin declares it. */
+  state: StateAccess | undefined;
+}
+
+export interface StateAccess {
+  get(): unknown;
+  set(value: unknown): void;
+  write(): Promise<void>;
+  clear(): Promise<void>;
 }
 
 // A registered symbol, not a private one: a plugin that resolved its own copy of Koala still gets bound.
 const CONTEXT = Symbol.for('koala.actorContext');
 
-export class Actor {
+/** `S`: the type of `this.state` (declare the state's Avro schema in `definePlugin`). */
+export class Actor<S = unknown> {
   [CONTEXT]: ActorContext | undefined;
 
   /** The actor's id (the `1` in `IPlayer/1`). */
@@ -58,6 +68,37 @@ export class Actor {
    */
   registerTimer(callback: () => unknown, dueMs: number, periodMs = 0): TimerHandle {
     return this.#context().registerTimer(callback, dueMs, periodMs);
+  }
+
+  /**
+   * The actor's persistent state: loaded before its first turn (or the plugin's initial value).
+   * Change it, then `await this.writeState()`.
+   */
+  get state(): S {
+    return this.#stateAccess().get() as S;
+  }
+
+  set state(value: S) {
+    this.#stateAccess().set(value);
+  }
+
+  /**
+   * Persists `this.state`; resolves once it is durable. Fails with STALE_STATE if the stored state
+   * changed since this activation read it (this activation is stale: another one owns the actor).
+   */
+  writeState(): Promise<void> {
+    return this.#stateAccess().write();
+  }
+
+  /** Removes the stored state; `this.state` goes back to the initial value. */
+  clearState(): Promise<void> {
+    return this.#stateAccess().clear();
+  }
+
+  #stateAccess(): StateAccess {
+    const access = this.#context().state;
+    if (access === undefined) throw new Error(`${this.identity} has no persistent state: declare it with definePlugin({ …, state: { schema, initial } })`);
+    return access;
   }
 
   /** The client sessions bound to this actor now. An actor with sessions is not deactivated when idle. */
@@ -92,6 +133,12 @@ export interface ActorLifecycle {
   onSessionMessage?(session: Session, data: unknown): unknown;
   /** A bound client's connection closed. */
   onSessionClosed?(session: Session): unknown;
+}
+
+/** Gives an activation its loaded state (after binding, before its first turn). */
+export function bindState(instance: object, access: StateAccess): void {
+  const ctx = (instance as { [CONTEXT]?: ActorContext })[CONTEXT];
+  if (ctx) (ctx as { state: StateAccess | undefined }).state = access;
 }
 
 export function bindActor(instance: object, ctx: ActorContext): void {

@@ -1,4 +1,6 @@
 // A plugin module's default export: an interface and the class that implements it.
+import { typeForSchema, type AvroType } from '../interface/avro.ts';
+import type { AvroSchema } from '../interface/avro-types.ts';
 import type { ActorImplementation, ActorInterface } from '../interface/interface.ts';
 
 const PLUGIN_BRAND = 'koala.plugin';
@@ -6,6 +8,8 @@ const PLUGIN_BRAND = 'koala.plugin';
 export interface ActorPlugin<I extends ActorInterface = ActorInterface> {
   readonly kind: typeof PLUGIN_BRAND;
   readonly interface: I;
+  /** Persistent state: its Avro type and the value a new actor starts with. */
+  readonly state?: { readonly type: AvroType; readonly initial: unknown };
   /** Checked against the interface by `definePlugin`; the runtime only needs to construct it. */
   readonly implementation: new () => object;
 }
@@ -13,6 +17,11 @@ export interface ActorPlugin<I extends ActorInterface = ActorInterface> {
 export interface PluginDefinition<I extends ActorInterface> {
   interface: I;
   implementation: new () => ActorImplementation<I>;
+  /**
+   * Persistent state (`this.state`, `this.writeState()`): its Avro schema and the value of an actor
+   * that has none stored yet.
+   */
+  state?: { schema: AvroSchema; initial: unknown };
 }
 
 export function definePlugin<I extends ActorInterface>(def: PluginDefinition<I>): ActorPlugin<I> {
@@ -21,7 +30,13 @@ export function definePlugin<I extends ActorInterface>(def: PluginDefinition<I>)
   if (missing.length > 0) {
     throw new TypeError(`${def.implementation.name} does not implement ${def.interface.name}: missing ${missing.join(', ')}`);
   }
-  return Object.freeze({ kind: PLUGIN_BRAND, interface: def.interface, implementation: def.implementation });
+  let state: ActorPlugin['state'];
+  if (def.state) {
+    const type = typeForSchema(def.state.schema);
+    if (!type.isValid(def.state.initial)) throw new TypeError(`${def.interface.name}: the initial state does not match the state schema`);
+    state = { type, initial: def.state.initial };
+  }
+  return Object.freeze({ kind: PLUGIN_BRAND, interface: def.interface, implementation: def.implementation, ...(state ? { state } : {}) });
 }
 
 export function isActorPlugin(value: unknown): value is ActorPlugin {

@@ -54,6 +54,19 @@ export interface GatewaySettings {
   limits: GatewayLimits;
 }
 
+export interface StorageConfig {
+  provider: 'sqlite' | 'postgres' | 'memory' | 'module';
+  /** sqlite: the file, as written (relative to the manifest's directory). */
+  file: string;
+  url?: string;
+  module?: string;
+  options?: Record<string, unknown>;
+}
+
+export interface StorageSettings extends StorageConfig {
+  interfaces: Record<string, StorageConfig>;
+}
+
 export interface Manifest {
   cluster: string;
   secret?: string;
@@ -63,6 +76,7 @@ export interface Manifest {
   placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
   gateway: GatewaySettings;
   hosts: HostGroup[];
+  storage: StorageSettings;
 }
 
 /** A duration as written in a manifest: milliseconds, or e.g. "500ms", "10s", "1.5m", "2h". */
@@ -96,6 +110,7 @@ export interface ManifestInput {
     limits?: { maxFrameBytes?: number; ratePerSecond?: number; maxInFlight?: number; idleTimeout?: DurationInput; maxSessions?: number };
   };
   hosts?: HostGroupInput[];
+  storage?: Partial<StorageConfig> & { interfaces?: Record<string, Partial<StorageConfig>> };
 }
 
 export interface LoadedManifest {
@@ -308,6 +323,7 @@ interface ValidInput {
     limits: { maxFrameBytes: number; ratePerSecond: number; maxInFlight: number; idleTimeout: number | string; maxSessions: number };
   };
   hosts: { name: string; replicas: number; plugins: string[]; idleTimeout: number | string }[];
+  storage: StorageSettings;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -320,13 +336,14 @@ const ENV_OVERRIDES: [name: string, path: string[]][] = [
   ['KOALA_GATEWAY_PORT', ['gateway', 'port']],
   ['KOALA_GATEWAY_HOST', ['gateway', 'host']],
   ['KOALA_CLIENT_SECRET', ['gateway', 'clientSecret']],
+  ['KOALA_STORAGE_URL', ['storage', 'url']],
   ['KOALA_PLACEMENT', ['placement', 'provider']],
   ['KOALA_CONSUL_ADDRESS', ['placement', 'consul', 'address']],
   ['KOALA_CONSUL_TOKEN', ['placement', 'consul', 'token']],
 ];
 
 // Values that must never be echoed back in an error message.
-const SECRET_PATHS = new Set(['secret', 'placement.consul.token', 'gateway.clientSecret']);
+const SECRET_PATHS = new Set(['secret', 'placement.consul.token', 'gateway.clientSecret', 'storage.url']);
 
 let validator: ValidateFunction<ValidInput> | undefined;
 
@@ -385,7 +402,7 @@ function check(
   }
   if (!valid || problems.length > 0) return undefined;
 
-  const { cluster, secret, logLevel, roles, placement, gateway, hosts } = data;
+  const { cluster, secret, logLevel, roles, placement, gateway, hosts, storage } = data;
   return {
     cluster,
     ...(secret === undefined ? {} : { secret }),
@@ -421,6 +438,7 @@ function check(
       },
     },
     hosts: hosts.map((h) => ({ name: h.name, replicas: h.replicas, plugins: h.plugins, idleTimeoutMs: parseDuration(h.idleTimeout) })),
+    storage,
   };
 }
 

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
-import { bindActor, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
+import { bindActor, bindState, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
+import type { StorageSettings } from '../config/manifest.ts';
+import { loadState, StateStores } from './state.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
 import { typeForSchema, type AvroType } from '../interface/avro.ts';
@@ -37,6 +39,9 @@ export interface HostOptions {
   callTimeoutMs: number;
   /** Idle time after which an actor is deactivated, unless its interface says otherwise. */
   idleTimeoutMs: number;
+  storage: StorageSettings;
+  /** Project root: relative storage paths start there. */
+  root: string;
   log: Logger;
 }
 
@@ -80,6 +85,7 @@ export class Host {
   readonly #router: ActorRouter;
   readonly #lease: HostLease;
   readonly #startedAt = Date.now();
+  readonly #stores: StateStores;
   /** Activations with turns in progress: their deadlines are swept together, on one timer. */
   readonly #busy = new Set<Activation>();
   #deadlineSweeper: NodeJS.Timeout | undefined;
@@ -113,6 +119,7 @@ export class Host {
       });
     }
     this.#identity = { cluster: opts.cluster, secret: opts.secret, node: this.id, role: 'host' };
+    this.#stores = new StateStores(opts.storage, opts.root);
     this.#pool = new PeerPool({ identity: this.#identity, log: opts.log.warn });
     this.#router = new ActorRouter({
       placement: opts.placement,
@@ -181,6 +188,7 @@ export class Host {
     await this.#opts.placement.unregister(this.id).catch(() => {});
     await this.#server?.close();
     await this.#pool.close();
+    await this.#stores.close();
     await this.#opts.placement.close();
   }
 
@@ -332,7 +340,13 @@ export class Host {
         startTimer(activation, callback, dueMs, periodMs, (err) => this.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`)),
       deactivateOnIdle: () => this.#retireWhenQuiet(activation),
       sessions: () => [...(activation.sessions ?? [])].map(([id, s]) => this.#session(activation, id, s)),
+      // Loaded below, before the first turn.
+      state: undefined,
     });
+    if (plugin.state) {
+      const access = await loadState(await this.#stores.for(plugin.interface.name), plugin.interface.name, key, plugin.state.type, plugin.state.initial);
+      bindState(instance, access);
+    }
     if (typeof instance.onActivate === 'function') {
       const chain = newChainId();
       try {

@@ -1,4 +1,5 @@
 // Entry of an actor host child process.
+import type { StorageSettings } from '../config/manifest.ts';
 import type { PlacementTarget } from '../placement/connect.ts';
 import { connectPlacement } from '../placement/connect.ts';
 import { runChild, type ChildBase } from '../process/child.ts';
@@ -12,6 +13,7 @@ export interface HostChildConfig extends ChildBase {
   listenHost: string;
   callTimeoutMs: number;
   idleTimeoutMs: number;
+  storage: StorageSettings;
 }
 
 runChild<HostChildConfig>(async ({ config, log, ready, onStop }) => {
@@ -27,6 +29,8 @@ runChild<HostChildConfig>(async ({ config, log, ready, onStop }) => {
     placement,
     callTimeoutMs: config.callTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    storage: config.storage,
+    root: config.root,
     log,
   });
   onStop(() => host.stop());

@@ -100,7 +100,7 @@ export class Supervisor {
         name,
         role: 'host' as const,
         entry: ENTRIES.host,
-        config: { ...base, name, group: group.name, plugins: group.plugins, placement: target, listenHost: manifest.gateway.host, callTimeoutMs: manifest.gateway.requestTimeoutMs, idleTimeoutMs: group.idleTimeoutMs } satisfies HostChildConfig,
+        config: { ...base, name, group: group.name, plugins: group.plugins, placement: target, listenHost: manifest.gateway.host, callTimeoutMs: manifest.gateway.requestTimeoutMs, idleTimeoutMs: group.idleTimeoutMs, storage: manifest.storage } satisfies HostChildConfig,
       }));
       const gateway = {
         name: 'gateway',
