@@ -72,3 +72,36 @@ test.serial('postgres storage: state lives in a real PostgreSQL and survives a c
   const second = await startCluster(t, { plugins: [COUNTER], replicas: 2, extra: storage });
   t.is(await second.client.getProxy(ICounter, 'pg').get(), 3);
 });
+
+test.serial('a reminder fires while its actor is deactivated, and after a full cluster restart', async (t) => {
+  const dir = await makeProject(t, manifest({ plugins: [COUNTER] }));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  // Fires while the actor is not active: the reminder activates it.
+  t.is((await koala(dir, ['call', 'ICounter/r1', 'remind', 'once', '800', '0'])).exitCode, 0);
+  t.is((await koala(dir, ['call', 'ICounter/r1', 'rest'])).exitCode, 0);
+  await waitFor('the reminder', async () => (await koala(dir, ['call', 'ICounter/r1', 'get'])).stdout === '100', 10_000);
+  // Registered, then the whole cluster goes down before it is due: it fires after `up`.
+  t.is((await koala(dir, ['call', 'ICounter/r2', 'remind', 'later', '1500', '0'])).exitCode, 0);
+  const listed = JSON.parse((await koala(dir, ['reminders', '--json'])).stdout) as { reminders: { identity: string; name: string; periodMs: number }[] };
+  t.deepEqual(listed.reminders.map((r) => [r.identity, r.name, r.periodMs]), [['ICounter/r2', 'later', 0]]);
+  t.is((await koala(dir, ['down'])).exitCode, 0);
+  await new Promise((r) => setTimeout(r, 2000));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await waitFor('the reminder after the restart', async () => (await koala(dir, ['call', 'ICounter/r2', 'get'])).stdout === '100', 15_000);
+  t.deepEqual(JSON.parse((await koala(dir, ['reminders', '--json'])).stdout).reminders, [], 'a one-shot reminder is gone once delivered');
+});
+
+test.serial('a periodic reminder keeps firing until unregistered, once per tick across two hosts', async (t) => {
+  const cluster = await startCluster(t, { plugins: [COUNTER], replicas: 2 });
+  const counter = cluster.client.getProxy(ICounter, 'periodic');
+  const started = Date.now();
+  await counter.remind('tick', 300, 300);
+  await waitFor('three ticks', async () => (await counter.get()) >= 300, 10_000);
+  await counter.forget('tick');
+  const elapsed = Date.now() - started;
+  const stopped = await counter.get();
+  // Each host serves ICounter; if both fired every tick, there would be about twice as many.
+  t.true(stopped / 100 <= Math.floor(elapsed / 300) + 1, `${stopped / 100} ticks in ${elapsed} ms`);
+  await new Promise((r) => setTimeout(r, 1200));
+  t.is(await counter.get(), stopped, 'no tick after unregistering');
+});

@@ -3,6 +3,7 @@ import Actors from './actors.ts';
 import Call from './call.ts';
 import Down from './down.ts';
 import Init from './init.ts';
+import Reminders from './reminders.ts';
 import Status from './status.ts';
 import Up from './up.ts';
 import Validate from './validate.ts';
@@ -12,6 +13,7 @@ export const commands = {
   call: Call,
   down: Down,
   init: Init,
+  reminders: Reminders,
   status: Status,
   up: Up,
   validate: Validate,

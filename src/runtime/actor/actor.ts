@@ -27,6 +27,8 @@ export interface ActorContext {
   sessions(): Session[];
   /** Persistent state, when the plugin declares it. */
   state: StateAccess | undefined;
+  registerReminder(name: string, dueMs: number, periodMs: number): Promise<void>;
+  unregisterReminder(name: string): Promise<void>;
 }
 
 export interface StateAccess {
@@ -101,6 +103,19 @@ export class Actor<S = unknown> {
     return access;
   }
 
+  /**
+   * A durable reminder: `receiveReminder(name)` is called after `dueMs`, then every `periodMs`
+   * (0 = once), even if the actor was deactivated or its hosts restarted — it is activated for it.
+   * Delivery is at least once. Registering a name again replaces it. Resolves once persisted.
+   */
+  registerReminder(name: string, dueMs: number, periodMs = 0): Promise<void> {
+    return this.#context().registerReminder(name, dueMs, periodMs);
+  }
+
+  unregisterReminder(name: string): Promise<void> {
+    return this.#context().unregisterReminder(name);
+  }
+
   /** The client sessions bound to this actor now. An actor with sessions is not deactivated when idle. */
   get sessions(): readonly Session[] {
     return this.#context().sessions();
@@ -133,6 +148,8 @@ export interface ActorLifecycle {
   onSessionMessage?(session: Session, data: unknown): unknown;
   /** A bound client's connection closed. */
   onSessionClosed?(session: Session): unknown;
+  /** A durable reminder is due (see `registerReminder`). */
+  receiveReminder?(name: string): unknown;
 }
 
 /** Gives an activation its loaded state (after binding, before its first turn). */

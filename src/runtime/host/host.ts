@@ -24,7 +24,7 @@ import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
 import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
-import { positionType, type Envelope, type Position } from '../wire/schemas.ts';
+import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { HostLease } from './lease.ts';
 
@@ -68,6 +68,10 @@ interface Served {
 }
 
 const MIN_SWEEP_MS = 50;
+/** How often a host looks for due reminders: their resolution. */
+const REMINDER_POLL_MS = 250;
+const REMINDER_METHOD = '@reminder';
+const reminderNameType = typeForSchema<string>('string');
 /** How often calls in progress are checked against their deadlines (so at most this late). */
 const DEADLINE_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 30_000;
@@ -98,6 +102,7 @@ export class Host {
   };
   #server: WireServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  #reminders: NodeJS.Timeout | undefined;
   #stopping = false;
 
   constructor(opts: HostOptions) {
@@ -156,6 +161,13 @@ export class Host {
     const shortestIdle = Math.min(...[...this.#served.values()].map((s) => s.idleTimeoutMs), MAX_SWEEP_MS * 4);
     this.#sweeper = setInterval(() => this.#sweepIdle(), Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(shortestIdle / 4))));
     this.#sweeper.unref();
+    let polling = false;
+    this.#reminders = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      void this.#pollReminders().finally(() => (polling = false));
+    }, REMINDER_POLL_MS);
+    this.#reminders.unref();
   }
 
   info(): HostInfo {
@@ -182,6 +194,7 @@ export class Host {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#sweeper);
+    clearInterval(this.#reminders);
     clearInterval(this.#deadlineSweeper);
     this.#lease.stop();
     await this.#deactivateAll(true);
@@ -209,6 +222,7 @@ export class Host {
   async #answer(env: Envelope): Promise<Answer> {
     const identity = `${env.iface}/${env.key}`;
     if (env.method.startsWith('@session.')) return this.#sessionEvent(env, identity);
+    if (env.method === REMINDER_METHOD) return this.#reminderCall(env, identity);
     try {
       if (this.#stopping) throw new KoalaError('SHUTTING_DOWN', `host ${this.id} is shutting down; retry`);
       // Checked on every call, not only by the fence timer: a host that was frozen (stopped, swapped
@@ -239,6 +253,68 @@ export class Host {
       }
     } catch (err) {
       return { kind: 'ERROR', payload: encodeError(err, identity) };
+    }
+  }
+
+  // ---- durable reminders ---------------------------------------------------------------------
+
+  /** A due reminder, delivered as a turn of its actor (activated if need be). */
+  async #reminderCall(env: Envelope, identity: string): Promise<Answer> {
+    try {
+      if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
+      const served = this.#served.get(env.iface);
+      if (served === undefined) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} does not serve ${env.iface}`);
+      const name = reminderNameType.fromBuffer(env.payload);
+      const target = this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key)));
+      if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
+      const hook = (target.instance as ActorLifecycle).receiveReminder;
+      if (typeof hook !== 'function') throw new KoalaError('UNKNOWN_METHOD', `${identity} has a reminder "${name}" but no receiveReminder(name) method`);
+      await target.enqueue(hook as (...a: unknown[]) => unknown, [name], { chain: newChainId(), deadline: env.deadline, identity, parent: undefined, origin: undefined });
+      return { kind: 'RESPONSE', payload: Buffer.alloc(0) };
+    } catch (err) {
+      return { kind: 'ERROR', payload: encodeError(err, identity) };
+    }
+  }
+
+  /**
+   * Fires due reminders of the interfaces this host serves. Of the hosts serving an interface, the
+   * one with the smallest id does it (so each tick is delivered by one host); a delivery that fails
+   * on the way stays due and is tried again (at least once).
+   */
+  async #pollReminders(): Promise<void> {
+    if (this.#stopping || !this.#lease.valid) return;
+    const persistent = [...this.#served.values()].filter((s) => s.maxLocal === 0).map((s) => s.plugin.interface.name);
+    if (persistent.length === 0) return;
+    const members = await this.#opts.placement.members().catch(() => undefined);
+    if (members === undefined) return;
+    const mine = persistent.filter((iface) => members.filter((m) => m.role === 'host' && m.interfaces.some((i) => i.name === iface)).map((m) => m.id).sort()[0] === this.id);
+    for (const iface of mine) {
+      const store = await this.#stores.for(iface).catch(() => undefined);
+      if (store === undefined) continue;
+      const now = Date.now();
+      const due = (await store.dueReminders(now, 256).catch(() => [])).filter((r) => r.iface === iface);
+      await Promise.all(
+        due.map(async (r) => {
+          const env = { iface: r.iface, key: r.key, method: REMINDER_METHOD, chain: newChainId(), deadline: Date.now() + this.#opts.callTimeoutMs, epoch: 0, headers: {}, payload: reminderNameType.toBuffer(r.name) };
+          let answer: Envelope;
+          try {
+            answer = await this.#router.forward(env);
+          } catch (err) {
+            this.#opts.log.warn(`reminder ${r.name} of ${r.iface}/${r.key} not delivered (${(err as Error).message}); retrying`);
+            return;
+          }
+          if (answer.kind === 'ERROR') {
+            const rec = errorRecordType.fromBuffer(answer.payload);
+            if (rec.code === 'LEASE_LOST' || rec.code === 'SHUTTING_DOWN' || rec.code === 'UNREACHABLE') return; // not delivered: stays due
+            this.#opts.log.warn(`reminder ${r.name} of ${r.iface}/${r.key} failed: ${rec.message}`);
+          }
+          if (r.periodMs > 0) {
+            let next = r.dueAt + r.periodMs;
+            if (next <= now) next = now + r.periodMs - ((now - r.dueAt) % r.periodMs); // skip missed ticks, keep the phase
+            await store.upsertReminder({ ...r, dueAt: next }).catch(() => {});
+          } else await store.deleteReminder(r.iface, r.key, r.name).catch(() => {});
+        }),
+      );
     }
   }
 
@@ -342,6 +418,11 @@ export class Host {
       sessions: () => [...(activation.sessions ?? [])].map(([id, s]) => this.#session(activation, id, s)),
       // Loaded below, before the first turn.
       state: undefined,
+      registerReminder: async (name, dueMs, periodMs) => {
+        if (!(dueMs >= 0) || !(periodMs >= 0)) throw new RangeError(`reminder ${name}: due (${dueMs}) and period (${periodMs}) must be non-negative numbers of ms`);
+        await (await this.#stores.for(plugin.interface.name)).upsertReminder({ iface: plugin.interface.name, key, name, dueAt: Date.now() + dueMs, periodMs });
+      },
+      unregisterReminder: async (name) => (await this.#stores.for(plugin.interface.name)).deleteReminder(plugin.interface.name, key, name),
     });
     if (plugin.state) {
       const access = await loadState(await this.#stores.for(plugin.interface.name), plugin.interface.name, key, plugin.state.type, plugin.state.initial);
