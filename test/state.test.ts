@@ -105,3 +105,24 @@ test.serial('a periodic reminder keeps firing until unregistered, once per tick 
   await new Promise((r) => setTimeout(r, 1200));
   t.is(await counter.get(), stopped, 'no tick after unregistering');
 });
+
+test.serial('schema evolution: v2 reads v1 records through Avro resolution; an incompatible v3 is refused at host start', async (t) => {
+  const { writeFile } = await import('node:fs/promises');
+  const version = (v: number) => manifest({ plugins: [join(FIXTURE_PLUGINS, `evolve-v${v}.ts`)], replicas: 1 });
+  const dir = await makeProject(t, version(1));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '1');
+  t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '2');
+  t.is((await koala(dir, ['down'])).exitCode, 0);
+
+  await writeFile(join(dir, 'koala.config.yaml'), version(2));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  t.is((await koala(dir, ['call', 'IEvolve/e', 'describe'])).stdout, 'n=2 label=none', 'the added field takes its default');
+  t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '3');
+  t.is((await koala(dir, ['down'])).exitCode, 0);
+
+  await writeFile(join(dir, 'koala.config.yaml'), version(3));
+  const up = await koala(dir, ['up', '--detach']);
+  t.is(up.exitCode, 1);
+  t.regex(up.stderr, /^error host-1: IEvolve: the new state schema cannot read state stored with an earlier one \(.+\); give added fields a default, or keep the old field types$/m);
+});

@@ -6,7 +6,7 @@ import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, bindState, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
-import { loadState, StateStores } from './state.ts';
+import { loadState, prepareStateCodec, StateStores, type StateCodec } from './state.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
 import { typeForSchema, type AvroType } from '../interface/avro.ts';
@@ -90,6 +90,8 @@ export class Host {
   readonly #lease: HostLease;
   readonly #startedAt = Date.now();
   readonly #stores: StateStores;
+  /** Per interface with state: how its records are read and written (checked at start). */
+  readonly #codecs = new Map<string, StateCodec>();
   /** Activations with turns in progress: their deadlines are swept together, on one timer. */
   readonly #busy = new Set<Activation>();
   #deadlineSweeper: NodeJS.Timeout | undefined;
@@ -150,6 +152,10 @@ export class Host {
   }
 
   async start(): Promise<void> {
+    // Refuse to start with a state schema that cannot read what is stored, before serving anything.
+    for (const { plugin } of this.#served.values()) {
+      if (plugin.state) this.#codecs.set(plugin.interface.name, await prepareStateCodec(await this.#stores.for(plugin.interface.name), plugin.interface.name, plugin.state.type));
+    }
     this.#server = await WireServer.listen({
       identity: this.#identity,
       host: this.#opts.listenHost,
@@ -425,8 +431,10 @@ export class Host {
       unregisterReminder: async (name) => (await this.#stores.for(plugin.interface.name)).deleteReminder(plugin.interface.name, key, name),
     });
     if (plugin.state) {
-      const access = await loadState(await this.#stores.for(plugin.interface.name), plugin.interface.name, key, plugin.state.type, plugin.state.initial);
-      bindState(instance, access);
+      const name = plugin.interface.name;
+      const codec = this.#codecs.get(name);
+      if (codec === undefined) throw new KoalaError('INTERNAL', `${name}: state codec missing (host not started?)`);
+      bindState(instance, await loadState(await this.#stores.for(name), name, key, codec, plugin.state.initial));
     }
     if (typeof instance.onActivate === 'function') {
       const chain = newChainId();

@@ -3,8 +3,8 @@
 import { join, isAbsolute } from 'node:path';
 import type { StorageConfig, StorageSettings } from '../config/manifest.ts';
 import type { StateAccess } from '../actor/actor.ts';
-import type { AvroType } from '../interface/avro.ts';
-import { loadStoreProvider, openStore, type Store } from '../storage/index.ts';
+import { typeForSchema, type AvroResolver, type AvroType } from '../interface/avro.ts';
+import { loadStoreProvider, openStore, StaleStateError, type Store } from '../storage/index.ts';
 
 export class StateStores {
   readonly #settings: StorageSettings;
@@ -51,10 +51,65 @@ export class StateStores {
   }
 }
 
+// A stored record is [FORMAT][16-byte MD5 fingerprint of the writer's schema][Avro body]. Each
+// writer schema is kept too (table `koala.schemas`, key = interface, sub-key = fingerprint), so a
+// record written with an older schema is read through Avro schema resolution.
+const FORMAT = 1;
+const HEADER = 17;
+const SCHEMAS = 'koala.schemas';
+
+/** How an interface's state is read and written: its type, and readers for older schemas. */
+export interface StateCodec {
+  type: AvroType;
+  fingerprint: Buffer;
+  resolvers: Map<string, AvroResolver>;
+}
+
+/**
+ * Checks the state schema against every schema records of this interface were written with, and
+ * records it. An incompatible change (a field removed without… added without a default, a type
+ * that cannot be promoted) is refused here, at host start, naming the interface and the problem.
+ */
+export async function prepareStateCodec(store: Store, iface: string, type: AvroType): Promise<StateCodec> {
+  const fingerprint = type.fingerprint('md5');
+  const own = fingerprint.toString('hex');
+  const resolvers = new Map<string, AvroResolver>();
+  for (const [fp, record] of await store.readAll(SCHEMAS, iface)) {
+    if (fp === own) continue;
+    const writer = typeForSchema(JSON.parse(record.value.toString('utf8')));
+    try {
+      resolvers.set(fp, type.createResolver(writer));
+    } catch (err) {
+      throw new Error(`${iface}: the new state schema cannot read state stored with an earlier one (${(err as Error).message}); give added fields a default, or keep the old field types`);
+    }
+  }
+  try {
+    await store.write(SCHEMAS, iface, own, Buffer.from(JSON.stringify(type.schema())), 0);
+  } catch (err) {
+    if (!(err instanceof StaleStateError)) throw err; // another host recorded it first
+  }
+  return { type, fingerprint, resolvers };
+}
+
+function decode(codec: StateCodec, iface: string, key: string, bytes: Buffer): unknown {
+  if (bytes[0] !== FORMAT || bytes.length < HEADER) throw new Error(`${iface}/${key}: stored state is not in Koala's state format`);
+  const fp = bytes.subarray(1, HEADER).toString('hex');
+  const body = bytes.subarray(HEADER);
+  if (fp === codec.fingerprint.toString('hex')) return codec.type.fromBuffer(body);
+  const resolver = codec.resolvers.get(fp);
+  if (resolver === undefined) throw new Error(`${iface}/${key}: stored state was written with a schema this host does not know (${fp}); restart the host to load it`);
+  return codec.type.fromBuffer(body, resolver);
+}
+
+function encode(codec: StateCodec, value: unknown): Buffer {
+  return Buffer.concat([Buffer.from([FORMAT]), codec.fingerprint, codec.type.toBuffer(value)]);
+}
+
 /** Loads an actor's record and gives it `this.state` / `writeState()` / `clearState()`. */
-export async function loadState(store: Store, iface: string, key: string, type: AvroType, initial: unknown): Promise<StateAccess> {
+export async function loadState(store: Store, iface: string, key: string, codec: StateCodec, initial: unknown): Promise<StateAccess> {
+  const { type } = codec;
   const record = await store.read(iface, key);
-  let value = record && record.value.length > 0 ? type.fromBuffer(record.value) : type.clone(initial);
+  let value = record && record.value.length > 0 ? decode(codec, iface, key, record.value) : type.clone(initial);
   let version = record?.version ?? 0;
   return {
     get: () => value,
@@ -63,7 +118,7 @@ export async function loadState(store: Store, iface: string, key: string, type: 
     },
     write: async () => {
       if (!type.isValid(value)) throw new TypeError(`${iface}/${key}: this.state does not match the state schema`);
-      version = await store.write(iface, key, undefined, type.toBuffer(value), version);
+      version = await store.write(iface, key, undefined, encode(codec, value), version);
     },
     clear: async () => {
       await store.clear(iface, key, undefined, version);

@@ -84,7 +84,12 @@ export interface AvroType<T = unknown> {
   encode(value: T, buf: Buffer, pos?: number): number;
   decode(buf: Buffer, pos?: number): { value: T; offset: number };
   toBuffer(value: T): Buffer;
-  fromBuffer(buf: Buffer): T;
+  /** With a resolver (from `createResolver`), reads data written with another, compatible schema. */
+  fromBuffer(buf: Buffer, resolver?: AvroResolver): T;
+  /** Throws if data of `writer` cannot be read as this type (Avro schema resolution). */
+  createResolver(writer: AvroType): AvroResolver;
+  /** The schema's fingerprint (MD5 of its canonical form by default). */
+  fingerprint(algorithm?: string): Buffer;
   /** Avro's JSON encoding (unions wrapped as {"type": value}, bytes as ISO-8859-1 strings). */
   toString(value?: T): string;
   fromString(json: string): T;
@@ -92,6 +97,11 @@ export interface AvroType<T = unknown> {
   clone(value: unknown, opts?: { wrapUnions?: boolean; coerceBuffers?: boolean }): T;
   schema(): unknown;
   readonly typeName: string;
+}
+
+/** Opaque: how to read data of one schema as another. */
+export interface AvroResolver {
+  readonly __resolver: unique symbol;
 }
 
 export interface AvroMessageTypes {
