@@ -124,5 +124,5 @@ test.serial('schema evolution: v2 reads v1 records through Avro resolution; an i
   await writeFile(join(dir, 'koala.config.yaml'), version(3));
   const up = await koala(dir, ['up', '--detach']);
   t.is(up.exitCode, 1);
-  t.regex(up.stderr, /^error host-1: IEvolve: the new state schema cannot read state stored with an earlier one \(.+\); give added fields a default, or keep the old field types$/m);
+  t.regex(up.stderr, /^error host-1: IEvolve: the new state schema cannot read state stored with an earlier one \(field "n": .+\); give added fields a default, or keep the old field types$/m);
 });

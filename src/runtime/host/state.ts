@@ -80,7 +80,9 @@ export async function prepareStateCodec(store: Store, iface: string, type: AvroT
     try {
       resolvers.set(fp, type.createResolver(writer));
     } catch (err) {
-      throw new Error(`${iface}: the new state schema cannot read state stored with an earlier one (${(err as Error).message}); give added fields a default, or keep the old field types`);
+      const fields = incompatibleFields(type, writer);
+      const which = fields.length ? `field ${fields.map((f) => `"${f}"`).join(', ')}: ` : '';
+      throw new Error(`${iface}: the new state schema cannot read state stored with an earlier one (${which}${(err as Error).message}); give added fields a default, or keep the old field types`);
     }
   }
   try {
@@ -89,6 +91,28 @@ export async function prepareStateCodec(store: Store, iface: string, type: AvroT
     if (!(err instanceof StaleStateError)) throw err; // another host recorded it first
   }
   return { type, fingerprint, resolvers };
+}
+
+/** The top-level record fields that keep `reader` from reading `writer` data, to name them. */
+function incompatibleFields(reader: AvroType, writer: AvroType): string[] {
+  type Fielded = AvroType & { fields?: { name: string; type: AvroType; defaultValue?: () => unknown }[] };
+  const readerFields = (reader as Fielded).fields;
+  const writerFields = new Map(((writer as Fielded).fields ?? []).map((f) => [f.name, f]));
+  if (!readerFields) return [];
+  const bad: string[] = [];
+  for (const field of readerFields) {
+    const old = writerFields.get(field.name);
+    if (old === undefined) {
+      if (field.defaultValue?.() === undefined) bad.push(field.name);
+      continue;
+    }
+    try {
+      field.type.createResolver(old.type);
+    } catch {
+      bad.push(field.name);
+    }
+  }
+  return bad;
 }
 
 function decode(codec: StateCodec, iface: string, key: string, bytes: Buffer): unknown {
