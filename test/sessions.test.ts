@@ -123,3 +123,17 @@ test.serial('a lost connection reconnects by itself and resumes the same binding
   await waitFor('messages to flow again', () => seen.includes('fay: back'));
   t.deepEqual(await s.getProxy(IRoom, 'r3').members(), ['fay']);
 });
+
+test.serial('a client cannot push to another client’s session through the gateway', async (t) => {
+  const { GatewayInterface } = await import('../src/runtime/gateway/protocol.ts');
+  const victim = await connect({ user: 'vic' }, { iface: 'IRoom', key: 'sec' });
+  const mallory = await connect({ user: 'mal' }, { iface: 'IRoom', key: 'sec' });
+  t.teardown(() => (victim.close(), mallory.close()));
+  const seen = collect(victim);
+  // koala.Gateway.push is one-way: refused silently; the victim must never see the forged text.
+  await mallory.getProxy(GatewayInterface, '').push([victim.id], Buffer.from(avroString('FORGED')));
+  await new Promise((r) => setTimeout(r, 500));
+  t.false(seen.includes('FORGED'), 'the forged push was not delivered');
+  // The read-only services stay open to sessions.
+  t.is(JSON.parse(await mallory.getProxy(GatewayInterface, '').describe('IRoom')).protocol, 'IRoom');
+});

@@ -126,3 +126,19 @@ test.serial('schema evolution: v2 reads v1 records through Avro resolution; an i
   t.is(up.exitCode, 1);
   t.regex(up.stderr, /^error host-1: IEvolve: the new state schema cannot read state stored with an earlier one \(field "n": .+\); give added fields a default, or keep the old field types$/m);
 });
+
+test.serial('sub-keyed rows are written and read one at a time, and outlive the activation', async (t) => {
+  const cluster = await startCluster(t, { plugins: [COUNTER], replicas: 1 });
+  const counter = cluster.client.getProxy(ICounter, 'rows');
+  await counter.putRow('a', 'alpha');
+  await counter.putRow('b', 'beta');
+  await counter.putRow('a', 'alpha 2');
+  t.is(await counter.getRow('a'), 'alpha 2');
+  t.is(await counter.getRow('missing'), null);
+  await counter.rest();
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(await counter.getRow('b'), 'beta', 'read back by a new activation');
+  const store = new SqliteStore(join(cluster.dir, '.koala', 'state.sqlite'));
+  t.teardown(() => store.close());
+  t.deepEqual([...(await store.readAll('ICounter', 'rows')).keys()], ['a', 'b'], 'one row per sub-key');
+});

@@ -10,7 +10,7 @@ import { createProxy } from '../runtime/interface/proxy.ts';
 import { FrameWriter, readFrame } from '../runtime/wire/frame.ts';
 import { encodeArgs, readAnswer } from '../runtime/wire/rpc.ts';
 import { errorRecordType, type Envelope } from '../runtime/wire/schemas.ts';
-import { fromErrorRecord } from '../runtime/errors/errors.ts';
+import { fromErrorRecord, isErrorCode } from '../runtime/errors/errors.ts';
 
 export { signFirstPacket } from '../runtime/gateway/session-protocol.ts';
 
@@ -136,7 +136,7 @@ export class KoalaSession {
             return;
           }
           if (!reply.ok) {
-            reject(new KoalaError(reply.code === 'SESSION_LIMIT' ? 'SESSION_LIMIT' : reply.code === 'BAD_FIRST_PACKET' ? 'BAD_FIRST_PACKET' : 'AUTH_FAILED', reply.message));
+            reject(new KoalaError(isErrorCode(reply.code) ? reply.code : 'AUTH_FAILED', reply.message));
             return;
           }
           bound = true;

@@ -36,6 +36,10 @@ export interface StateAccess {
   set(value: unknown): void;
   write(): Promise<void>;
   clear(): Promise<void>;
+  /** Sub-keyed rows (large state split into rows), read and written one at a time. */
+  readRow(subKey: string): Promise<unknown>;
+  writeRow(subKey: string, value: unknown): Promise<void>;
+  clearRow(subKey: string): Promise<void>;
 }
 
 // A registered symbol, not a private one: a plugin that resolved its own copy of Koala still gets bound.
@@ -95,6 +99,20 @@ export class Actor<S = unknown> {
   /** Removes the stored state; `this.state` goes back to the initial value. */
   clearState(): Promise<void> {
     return this.#stateAccess().clear();
+  }
+
+  /** One sub-keyed row of this actor's state (declared with `state.rows`); undefined if absent. */
+  readStateRow<R = unknown>(subKey: string): Promise<R | undefined> {
+    return this.#stateAccess().readRow(subKey) as Promise<R | undefined>;
+  }
+
+  /** Writes one row, with the same version check and durability as `writeState`. */
+  writeStateRow(subKey: string, value: unknown): Promise<void> {
+    return this.#stateAccess().writeRow(subKey, value);
+  }
+
+  clearStateRow(subKey: string): Promise<void> {
+    return this.#stateAccess().clearRow(subKey);
   }
 
   #stateAccess(): StateAccess {

@@ -9,7 +9,7 @@ export interface ActorPlugin<I extends ActorInterface = ActorInterface> {
   readonly kind: typeof PLUGIN_BRAND;
   readonly interface: I;
   /** Persistent state: its Avro type and the value a new actor starts with. */
-  readonly state?: { readonly type: AvroType; readonly initial: unknown };
+  readonly state?: { readonly type: AvroType; readonly initial: unknown; readonly rows?: AvroType };
   /** Checked against the interface by `definePlugin`; the runtime only needs to construct it. */
   readonly implementation: new () => object;
 }
@@ -21,7 +21,7 @@ export interface PluginDefinition<I extends ActorInterface> {
    * Persistent state (`this.state`, `this.writeState()`): its Avro schema and the value of an actor
    * that has none stored yet.
    */
-  state?: { schema: AvroSchema; initial: unknown };
+  state?: { schema: AvroSchema; initial: unknown; /** The schema of sub-keyed rows (`this.writeStateRow`). */ rows?: AvroSchema };
 }
 
 export function definePlugin<I extends ActorInterface>(def: PluginDefinition<I>): ActorPlugin<I> {
@@ -34,7 +34,7 @@ export function definePlugin<I extends ActorInterface>(def: PluginDefinition<I>)
   if (def.state) {
     const type = typeForSchema(def.state.schema);
     if (!type.isValid(def.state.initial)) throw new TypeError(`${def.interface.name}: the initial state does not match the state schema`);
-    state = { type, initial: def.state.initial };
+    state = { type, initial: def.state.initial, ...(def.state.rows === undefined ? {} : { rows: typeForSchema(def.state.rows) }) };
   }
   return Object.freeze({ kind: PLUGIN_BRAND, interface: def.interface, implementation: def.implementation, ...(state ? { state } : {}) });
 }

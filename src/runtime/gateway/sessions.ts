@@ -31,6 +31,8 @@ import {
 } from './session-protocol.ts';
 
 const FIRST_PACKET_TIMEOUT_MS = 5000;
+/** What sessions may ask the gateway itself. */
+const CLIENT_GATEWAY_METHODS = new Set(['describe', 'members', 'actors']);
 
 interface Session {
   id: string;
@@ -223,8 +225,15 @@ export class SessionServer {
       this.#refuse(s, env, new KoalaError('TOO_BUSY', `more than ${limits.maxInFlight} calls in flight on this connection; wait for answers`));
       return;
     }
-    if (env.iface.startsWith('koala.') && env.iface !== 'koala.Gateway') {
-      this.#refuse(s, env, new KoalaError('UNKNOWN_INTERFACE', `${env.iface} is not open to client sessions`));
+    // Clients reach actors' declared methods and the gateway's read-only services, nothing else:
+    // not `push` (it would let one client write to another's session), not the runtime's own
+    // `@…` methods (forged session events, reminders).
+    if (env.method.startsWith('@')) {
+      this.#refuse(s, env, new KoalaError('UNKNOWN_METHOD', `${env.method} is not a method clients may call`));
+      return;
+    }
+    if (env.iface.startsWith('koala.') && !(env.iface === 'koala.Gateway' && CLIENT_GATEWAY_METHODS.has(env.method))) {
+      this.#refuse(s, env, new KoalaError('UNKNOWN_INTERFACE', `${env.iface}.${env.method} is not open to client sessions`));
       return;
     }
     if (env.kind === 'REQUEST') s.inFlight++;

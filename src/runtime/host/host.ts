@@ -434,7 +434,7 @@ export class Host {
       const name = plugin.interface.name;
       const codec = this.#codecs.get(name);
       if (codec === undefined) throw new KoalaError('INTERNAL', `${name}: state codec missing (host not started?)`);
-      bindState(instance, await loadState(await this.#stores.for(name), name, key, codec, plugin.state.initial));
+      bindState(instance, await loadState(await this.#stores.for(name), name, key, codec, plugin.state.initial, plugin.state.rows));
     }
     if (typeof instance.onActivate === 'function') {
       const chain = newChainId();

@@ -129,9 +129,18 @@ function encode(codec: StateCodec, value: unknown): Buffer {
   return Buffer.concat([Buffer.from([FORMAT]), codec.fingerprint, codec.type.toBuffer(value)]);
 }
 
-/** Loads an actor's record and gives it `this.state` / `writeState()` / `clearState()`. */
-export async function loadState(store: Store, iface: string, key: string, codec: StateCodec, initial: unknown): Promise<StateAccess> {
+/** Loads an actor's record and gives it `this.state` / `writeState()` / `clearState()` and its rows. */
+export async function loadState(store: Store, iface: string, key: string, codec: StateCodec, initial: unknown, rows: AvroType | undefined): Promise<StateAccess> {
   const { type } = codec;
+  /** Versions of the rows this activation has read or written. */
+  const rowVersions = new Map<string, number>();
+  const rowType = (): AvroType => {
+    if (rows === undefined) throw new Error(`${iface}: declare the rows' schema (definePlugin state.rows) to use sub-keyed state`);
+    return rows;
+  };
+  const checkSubKey = (subKey: string) => {
+    if (typeof subKey !== 'string' || subKey === '') throw new TypeError(`${iface}/${key}: a state row needs a non-empty string sub-key`);
+  };
   const record = await store.read(iface, key);
   let value = record && record.value.length > 0 ? decode(codec, iface, key, record.value) : type.clone(initial);
   let version = record?.version ?? 0;
@@ -149,6 +158,27 @@ export async function loadState(store: Store, iface: string, key: string, codec:
       // Absent again (the store keeps a tombstone, so a stale writer's old version never matches).
       version = 0;
       value = type.clone(initial);
+    },
+    readRow: async (subKey) => {
+      checkSubKey(subKey);
+      const t = rowType();
+      const row = await store.read(iface, key, subKey);
+      rowVersions.set(subKey, row?.version ?? 0);
+      return row && row.value.length > 0 ? t.fromBuffer(row.value) : undefined;
+    },
+    writeRow: async (subKey, rowValue) => {
+      checkSubKey(subKey);
+      const t = rowType();
+      if (!t.isValid(rowValue)) throw new TypeError(`${iface}/${key}: row "${subKey}" does not match the rows' schema`);
+      // A row not read yet is read for its version first: a blind write must not clobber one.
+      const expected = rowVersions.get(subKey) ?? (await store.read(iface, key, subKey))?.version ?? 0;
+      rowVersions.set(subKey, await store.write(iface, key, subKey, t.toBuffer(rowValue), expected));
+    },
+    clearRow: async (subKey) => {
+      checkSubKey(subKey);
+      const expected = rowVersions.get(subKey) ?? (await store.read(iface, key, subKey))?.version ?? 0;
+      await store.clear(iface, key, subKey, expected);
+      rowVersions.set(subKey, 0);
     },
   };
 }
