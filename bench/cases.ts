@@ -44,6 +44,17 @@ export const CASES: BenchCase[] = [
     ],
   },
   {
+    name: 'sessions',
+    title: '**Client sessions**: 1 000 `KoalaSession`s (signed first packets, 2 client processes) → gateway → host → actor, 2 calls in flight per session',
+    nodeArgs: [],
+    figures: [
+      { key: 'sessions', label: 'sessions, each its own connection', unit: 'sessions' },
+      { key: 'callsPerSec', label: 'calls/s, 2 000 in flight in all', unit: '/s' },
+      { key: 'p50Us', label: 'call latency p50, measured in the clients', unit: 'µs' },
+      { key: 'p99Us', label: 'call latency p99, measured in the clients', unit: 'µs' },
+    ],
+  },
+  {
     name: 'host-to-host',
     title: '**Host to host**: an actor on host A calls actors on host B (1 000 in flight in one turn), with a one-hop `ws` ceiling in the same run',
     nodeArgs: [],
@@ -106,6 +117,15 @@ export const CASES: BenchCase[] = [
       { key: 'embeddedCallsPerSec', label: 'steady-state calls/s, embedded', unit: '/s' },
       { key: 'consulCallsPerSec', label: 'steady-state calls/s, Consul', unit: '/s' },
       { key: 'steadyStateRatio', label: 'steady-state calls, Consul ÷ embedded', unit: '×', min: 0.95 },
+    ],
+  },
+  {
+    name: 'state',
+    title: '**Persistent state**: durable `writeState()` per acknowledged call (client → gateway → 1 host, 64 counters, 1 call in flight each): sqlite vs PostgreSQL',
+    nodeArgs: [],
+    figures: [
+      { key: 'sqliteWritesPerSec', label: 'state writes/s, sqlite (WAL, synchronous=FULL)', unit: '/s' },
+      { key: 'postgresWritesPerSec', label: 'state writes/s, PostgreSQL (local server, 10 connections)', unit: '/s' },
     ],
   },
 ];

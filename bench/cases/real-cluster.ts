@@ -9,6 +9,8 @@ import { Supervisor } from '../../src/runtime/supervisor/supervisor.ts';
 
 export interface BenchCluster {
   client: ClusterClient;
+  /** The gateway's public URL (`ws://…`), where client sessions connect. */
+  gateway: string;
   /** The temporary project directory (its `.koala/` lets the CLI find the cluster). */
   dir: string;
   stop(): Promise<void>;
@@ -28,6 +30,7 @@ export async function startRealCluster(manifestYaml: string): Promise<BenchClust
     const client = await ClusterClient.connect({ url: state.gateway, cluster: state.cluster, secret: state.secret, timeoutMs: 60_000 });
     return {
       client,
+      gateway: state.gateway,
       dir,
       stop: async () => {
         client.close();

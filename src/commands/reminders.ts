@@ -24,8 +24,15 @@ export default class Reminders extends KoalaCommand {
     const loaded = await loadManifest({ cwd: process.cwd(), ...(flags.config ? { configPath: flags.config } : {}) });
     const stores = new StateStores(loaded.manifest.storage, loaded.root);
     try {
-      const ifaces = flags.interface ? [flags.interface] : [undefined];
-      const rows = (await Promise.all(ifaces.map(async (i) => (await stores.for(i ?? '')).listReminders(i)))).flat();
+      // The default store, and every interface's own (they may be other stores).
+      const ifaces = flags.interface ? [flags.interface] : [undefined, ...Object.keys(loaded.manifest.storage.interfaces)];
+      const seen = new Set<string>();
+      const rows = (await Promise.all(ifaces.map(async (i) => (await stores.for(i ?? '')).listReminders(i))))
+        .flat()
+        .filter((r) => {
+          const id = `${r.iface}/${r.key}/${r.name}`;
+          return seen.has(id) ? false : (seen.add(id), true);
+        });
       const reminders = rows.map((r) => ({ identity: `${r.iface}/${r.key}`, iface: r.iface, key: r.key, name: r.name, due: new Date(r.dueAt).toISOString(), periodMs: r.periodMs }));
       if (!this.jsonEnabled()) {
         if (reminders.length === 0) this.log('no reminders');

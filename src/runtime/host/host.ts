@@ -314,6 +314,9 @@ export class Host {
             if (rec.code === 'LEASE_LOST' || rec.code === 'SHUTTING_DOWN' || rec.code === 'UNREACHABLE') return; // not delivered: stays due
             this.#opts.log.warn(`reminder ${r.name} of ${r.iface}/${r.key} failed: ${rec.message}`);
           }
+          // The actor may have changed or removed its reminder while it ran: then leave its change be.
+          const current = (await store.listReminders(r.iface).catch(() => [])).find((x) => x.key === r.key && x.name === r.name);
+          if (current === undefined || current.dueAt !== r.dueAt || current.periodMs !== r.periodMs) return;
           if (r.periodMs > 0) {
             let next = r.dueAt + r.periodMs;
             if (next <= now) next = now + r.periodMs - ((now - r.dueAt) % r.periodMs); // skip missed ticks, keep the phase

@@ -144,21 +144,30 @@ export async function loadState(store: Store, iface: string, key: string, codec:
   const record = await store.read(iface, key);
   let value = record && record.value.length > 0 ? decode(codec, iface, key, record.value) : type.clone(initial);
   let version = record?.version ?? 0;
+  // Writes of one activation go one after another: each needs the version the previous produced.
+  let writes: Promise<unknown> = Promise.resolve();
+  const serially = <T>(op: () => Promise<T>): Promise<T> => {
+    const next = writes.then(op, op);
+    writes = next.catch(() => {});
+    return next;
+  };
   return {
     get: () => value,
     set: (next) => {
       value = next;
     },
-    write: async () => {
-      if (!type.isValid(value)) throw new TypeError(`${iface}/${key}: this.state does not match the state schema`);
-      version = await store.write(iface, key, undefined, encode(codec, value), version);
-    },
-    clear: async () => {
-      await store.clear(iface, key, undefined, version);
-      // Absent again (the store keeps a tombstone, so a stale writer's old version never matches).
-      version = 0;
-      value = type.clone(initial);
-    },
+    write: () =>
+      serially(async () => {
+        if (!type.isValid(value)) throw new TypeError(`${iface}/${key}: this.state does not match the state schema`);
+        version = await store.write(iface, key, undefined, encode(codec, value), version);
+      }),
+    clear: () =>
+      serially(async () => {
+        await store.clear(iface, key, undefined, version);
+        // Absent again (the store keeps a tombstone, so a stale writer's old version never matches).
+        version = 0;
+        value = type.clone(initial);
+      }),
     readRow: async (subKey) => {
       checkSubKey(subKey);
       const t = rowType();
@@ -170,14 +179,15 @@ export async function loadState(store: Store, iface: string, key: string, codec:
       checkSubKey(subKey);
       const t = rowType();
       if (!t.isValid(rowValue)) throw new TypeError(`${iface}/${key}: row "${subKey}" does not match the rows' schema`);
-      // A row not read yet is read for its version first: a blind write must not clobber one.
-      const expected = rowVersions.get(subKey) ?? (await store.read(iface, key, subKey))?.version ?? 0;
-      rowVersions.set(subKey, await store.write(iface, key, subKey, t.toBuffer(rowValue), expected));
+      // A row this activation has not read can only be created: overwriting one unseen could
+      // clobber a newer activation's row (STALE_STATE says: read it first).
+      const expected = rowVersions.get(subKey) ?? 0;
+      rowVersions.set(subKey, await serially(() => store.write(iface, key, subKey, t.toBuffer(rowValue), expected)));
     },
     clearRow: async (subKey) => {
       checkSubKey(subKey);
-      const expected = rowVersions.get(subKey) ?? (await store.read(iface, key, subKey))?.version ?? 0;
-      await store.clear(iface, key, subKey, expected);
+      const expected = rowVersions.get(subKey) ?? 0;
+      await serially(() => store.clear(iface, key, subKey, expected));
       rowVersions.set(subKey, 0);
     },
   };
