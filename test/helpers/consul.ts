@@ -10,12 +10,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { sweepOrphanDirs } from './orphans.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -124,7 +125,7 @@ export async function startConsul(t?: ExecutionContext, opts: ConsulOptions = {}
 export async function startConsulCluster(t?: ExecutionContext, n = 3, opts: Omit<ConsulOptions, 'host' | 'name'> = {}): Promise<ConsulCluster> {
   const bin = consulBinary(opts.bin);
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  await sweepOrphanDataDirs();
+  await sweepOrphanDirs(/^koala-consul-koala-[a-z]+-(\d+)-/);
   const hosts = (await loopbackAliasesWork(n)) ? Array.from({ length: n }, (_, i) => `127.0.0.${i + 2}`) : Array.from({ length: n }, () => '127.0.0.1');
   const id = uniqueName('srv');
   for (let attempt = 1; ; attempt++) {
@@ -189,28 +190,6 @@ function commonArgs(name: string, host: string, ports: ConsulPorts, logLevel = '
 }
 
 const DATA_DIR_PREFIX = 'koala-consul-';
-let swept = false;
-/** Data dirs left by a test process that died by SIGKILL (its exit handler never ran): names carry the pid. */
-async function sweepOrphanDataDirs(): Promise<void> {
-  if (swept) return;
-  swept = true;
-  const names = await readdir(tmpdir()).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(/^koala-consul-koala-[a-z]+-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
-    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 let counter = 0;
 function uniqueName(kind: string): string {
   return `koala-${kind}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 6)}`;

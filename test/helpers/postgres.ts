@@ -15,10 +15,11 @@
 // the next start (their names carry the pid).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, chownSync, constants as fsConstants, readdirSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { sweepOrphanDirs } from './orphans.ts';
 import pg from 'pg';
 import { freePort } from '../../src/runtime/util/free-port.ts';
 
@@ -85,7 +86,7 @@ export async function startPostgres(t?: ExecutionContext, opts: PostgresOptions 
   const database = opts.database ?? 'koala';
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const runAs = serverUser();
-  await sweepOrphanDirs();
+  await sweepOrphanDirs(new RegExp(`^${DIR_PREFIX}(\\d+)-`));
   installExitHandler();
 
   const dir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
@@ -293,27 +294,6 @@ async function waitReady(port: number, running: () => boolean, timeoutMs: number
   return false;
 }
 
-let swept = false;
-/** Data dirs left by a test process that died by SIGKILL (its exit handler never ran). */
-async function sweepOrphanDirs(): Promise<void> {
-  if (swept) return;
-  swept = true;
-  const names = await readdir(tmpdir()).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
-    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function tail(lines: string[], n = 30): string {
   return lines.slice(-n).join('\n');
