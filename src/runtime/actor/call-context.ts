@@ -21,15 +21,11 @@ export interface CallContext {
 // variable, set only while a turn's synchronous part runs: no AsyncLocalStorage cost at all (a
 // storage frame costs ~200 ns, as much as the rest of an in-host call). Code after an await finds
 // it through AsyncLocalStorage: `async` methods run in a frame of their own.
-interface Slot {
-  ctx: CallContext | undefined;
-}
-
-const storage = new AsyncLocalStorage<Slot>();
+const storage = new AsyncLocalStorage<CallContext>();
 let syncCtx: CallContext | undefined;
 
 export function currentCall(): CallContext | undefined {
-  return syncCtx ?? storage.getStore()?.ctx;
+  return syncCtx ?? storage.getStore();
 }
 
 type Fn = (...a: unknown[]) => unknown;
@@ -45,9 +41,9 @@ export function callSync(ctx: CallContext, fn: Fn, self: unknown, args: readonly
   }
 }
 
-/** `fn.apply(self, args)` in a frame of its own bound to `ctx`, for turns that overlap others. */
+/** `fn.apply(self, args)` in a storage frame of its own bound to `ctx` (for `async` turns). */
 export function runInCall(ctx: CallContext, fn: Fn, self: unknown, args: readonly unknown[]): unknown {
-  return storage.run({ ctx }, callSync, ctx, fn, self, args);
+  return storage.run(ctx, callSync, ctx, fn, self, args);
 }
 
 const AsyncFunction = (async () => {}).constructor;
