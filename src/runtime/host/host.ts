@@ -6,6 +6,7 @@ import { Activation, ActivationGone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, bindState, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
+import type { ReminderRow, Store } from '../storage/index.ts';
 import { loadState, prepareStateCodec, StateStores, type StateCodec } from './state.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
@@ -289,16 +290,22 @@ export class Host {
    */
   async #pollReminders(): Promise<void> {
     if (this.#stopping || !this.#lease.valid) return;
-    const persistent = [...this.#served.values()].filter((s) => s.maxLocal === 0).map((s) => s.plugin.interface.name);
-    if (persistent.length === 0) return;
-    const members = await this.#opts.placement.members().catch(() => undefined);
-    if (members === undefined) return;
-    const mine = persistent.filter((iface) => members.filter((m) => m.role === 'host' && m.interfaces.some((i) => i.name === iface)).map((m) => m.id).sort()[0] === this.id);
-    for (const iface of mine) {
+    const placed = [...this.#served.values()].filter((s) => s.maxLocal === 0).map((s) => s.plugin.interface.name);
+    const now = Date.now();
+    // The store first (a local query): placement is asked only when something is due.
+    const dueByIface = new Map<string, { store: Store; due: ReminderRow[] }>();
+    for (const iface of placed) {
       const store = await this.#stores.for(iface).catch(() => undefined);
       if (store === undefined) continue;
-      const now = Date.now();
       const due = (await store.dueReminders(now, 256).catch(() => [])).filter((r) => r.iface === iface);
+      if (due.length > 0) dueByIface.set(iface, { store, due });
+    }
+    if (dueByIface.size === 0) return;
+    const members = await this.#opts.placement.members().catch(() => undefined);
+    if (members === undefined) return;
+    for (const [iface, { store, due }] of dueByIface) {
+      const leader = members.filter((m) => m.role === 'host' && m.interfaces.some((i) => i.name === iface)).map((m) => m.id).sort()[0];
+      if (leader !== this.id) continue;
       await Promise.all(
         due.map(async (r) => {
           const env = { iface: r.iface, key: r.key, method: REMINDER_METHOD, chain: newChainId(), deadline: Date.now() + this.#opts.callTimeoutMs, epoch: 0, headers: {}, payload: reminderNameType.toBuffer(r.name) };
