@@ -3,6 +3,7 @@
 // in other languages.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { typeForSchema } from '../interface/avro.ts';
+import { SESSION_REPLY_SCHEMA } from '../wire/schema-json.ts';
 
 export const SESSION_PATH = '/v1/session';
 export const SESSION_VERSION = 1;
@@ -62,20 +63,7 @@ export interface SessionReply {
   message: string;
 }
 
-export const sessionReplyType = typeForSchema<SessionReply>({
-  type: 'record',
-  name: 'SessionReply',
-  namespace: 'koala',
-  fields: [
-    { name: 'ok', type: 'boolean' },
-    { name: 'session', type: 'string' },
-    { name: 'iface', type: 'string' },
-    { name: 'key', type: 'string' },
-    { name: 'resume', type: 'string' },
-    { name: 'code', type: 'string' },
-    { name: 'message', type: 'string' },
-  ],
-});
+export const sessionReplyType = typeForSchema<SessionReply>(SESSION_REPLY_SCHEMA);
 
 /** What the gateway tells a session's actor (methods `@session.open|message|closed`). */
 export interface SessionEvent {

@@ -1,6 +1,7 @@
 // The Avro schemas of everything Koala puts on a socket. docs/protocol.md describes them for
 // clients in other languages; change them only together with PROTOCOL_VERSION.
 import { typeForSchema } from '../interface/avro.ts';
+import { ENVELOPE_KINDS, ENVELOPE_SCHEMA, ERROR_SCHEMA } from './schema-json.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -8,7 +9,7 @@ export const PROTOCOL_VERSION = 1;
  * MESSAGE: a client session's message to the actor it is bound to. PUSH: an actor's message to a
  * client session. Both carry no request id (0) and expect no answer.
  */
-export const ENVELOPE_KINDS = ['REQUEST', 'ONEWAY', 'RESPONSE', 'ERROR', 'REDIRECT', 'CANCEL', 'MESSAGE', 'PUSH'] as const;
+export { ENVELOPE_KINDS };
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
 
 /** One message: a call, its answer, or control. Many envelopes may share one binary frame. */
@@ -34,23 +35,7 @@ export interface Envelope {
   payload: Buffer;
 }
 
-export const envelopeType = typeForSchema<Envelope>({
-  type: 'record',
-  name: 'Envelope',
-  namespace: 'koala.wire',
-  fields: [
-    { name: 'kind', type: { type: 'enum', name: 'Kind', symbols: [...ENVELOPE_KINDS] } },
-    { name: 'id', type: 'long' },
-    { name: 'iface', type: 'string' },
-    { name: 'key', type: 'string' },
-    { name: 'method', type: 'string' },
-    { name: 'chain', type: 'string' },
-    { name: 'deadline', type: 'long' },
-    { name: 'epoch', type: 'long' },
-    { name: 'headers', type: { type: 'map', values: 'string' } },
-    { name: 'payload', type: 'bytes' },
-  ],
-});
+export const envelopeType = typeForSchema<Envelope>(ENVELOPE_SCHEMA);
 
 export const HANDSHAKE_KINDS = ['CHALLENGE', 'HELLO', 'WELCOME', 'REJECT'] as const;
 export type HandshakeKind = (typeof HANDSHAKE_KINDS)[number];
@@ -89,18 +74,7 @@ export const handshakeType = typeForSchema<Handshake>({
   ],
 });
 
-export const errorRecordType = typeForSchema<{ name: string; code: string; message: string; actor: string; stack: string }>({
-  type: 'record',
-  name: 'Error',
-  namespace: 'koala.wire',
-  fields: [
-    { name: 'name', type: 'string' },
-    { name: 'code', type: 'string' },
-    { name: 'message', type: 'string' },
-    { name: 'actor', type: 'string' },
-    { name: 'stack', type: 'string' },
-  ],
-});
+export const errorRecordType = typeForSchema<{ name: string; code: string; message: string; actor: string; stack: string }>(ERROR_SCHEMA);
 
 /** Where an actor lives: the payload of a REDIRECT and the answer of placement lookups. */
 export interface Position {
