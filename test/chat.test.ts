@@ -1,5 +1,6 @@
 // The chat example in a real browser: headless Chromium (Debian's, driven by playwright-core)
-// opens the page the gateway serves, twice; one user sends, the other sees it.
+// opens the page the gateway serves, twice; one user sends, the other sees it. The page uses
+// `koala/client` for browsers, served by the gateway at /koala/….
 import test from 'ava';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -33,6 +34,8 @@ test('two pages join a room; one sends, the other sees the message', async (t) =
   await bob.waitForSelector('text=ann: hello from ann', { timeout: 10_000 });
   t.true((await bob.locator('#log li').allTextContents()).includes('ann: hello from ann'));
   t.true((await ann.locator('#log li').allTextContents()).includes('ann: hello from ann'));
+  // The page also made a typed proxy call through its session (koala/client for browsers).
+  await ann.waitForFunction(() => (globalThis as unknown as { document: { title: string } }).document.title === 'Koala chat — ann, bob');
 
   // The room actor knows its users; a closed page leaves the room.
   t.deepEqual(await (await fetch(`${http}/v1/actors/IChatRoom/garden/who`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json(), ['ann', 'bob']);

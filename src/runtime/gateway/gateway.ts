@@ -26,6 +26,7 @@ import { replyError } from '../wire/rpc.ts';
 import type { Envelope } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { ServiceTable } from '../wire/services.ts';
+import { registerBrowserClient } from './browser-client.ts';
 import { registerHttpBridge } from './http-bridge.ts';
 import { InterfaceCatalog } from './interfaces.ts';
 import { isGatewayPlugin, type GatewayCluster } from './plugin.ts';
@@ -132,6 +133,7 @@ export class Gateway {
         : fastify({ bodyLimit: settings.limits.maxFrameBytes })
     ) as unknown as FastifyInstance);
     registerHttpBridge(app, { catalog: this.#catalog, router: this.#router, requestTimeoutMs: settings.requestTimeoutMs });
+    registerBrowserClient(app);
     if (settings.static) await app.register(fastifyStatic, { root: resolveIn(root, settings.static), prefix: '/' });
     await this.#loadPlugins(app);
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
