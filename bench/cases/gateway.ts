@@ -53,7 +53,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
 
     // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in `rounds` slices.
     const rounds = seconds >= 1 ? 3 : 1;
-    const slice = (seconds * 1000) / 3 / rounds;
+    // At least 250 ms a slice: a smoke run's few calls must still span more than one GC pause.
+    const slice = Math.max(250, (seconds * 1000) / 3 / rounds);
     const latency = { koala: [] as number[], ceiling: [] as number[] };
     await interleaved(rounds, {
       koala: () => sampleLatency(koala, slice, latency.koala),

@@ -82,7 +82,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     let estimate = 20_000 / ms;
 
     const rounds = seconds >= 1 ? 3 : 1;
-    const slice = (seconds * 1000) / 2 / rounds;
+    const slice = Math.max(250, (seconds * 1000) / 2 / rounds);
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[] };
     await interleaved(rounds, {
       koala: async () => {

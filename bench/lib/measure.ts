@@ -67,7 +67,7 @@ export async function sampleThroughput(call: Call, inFlight: number, ms: number)
 export function perSecond(parts: readonly Throughput[]): number {
   const calls = parts.reduce((a, p) => a + p.calls, 0);
   const ms = parts.reduce((a, p) => a + p.ms, 0);
-  return Math.round((calls / ms) * 1000);
+  return ms > 0 ? Math.round((calls / ms) * 1000) : 0;
 }
 
 /** Warm-up: JIT, connections, activations. Runs `count` calls `inFlight` at a time. */
