@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { sweepOrphanDirs } from './orphans.ts';
+import { stopChild, sweepOrphanDirs } from './orphans.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -267,15 +267,7 @@ function launch(bin: string, spec: { name: string; host: string; ports: ConsulPo
     },
     stop: () =>
       (stopping ??= (async () => {
-        if (running()) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => {
-            if (running()) child.kill('SIGKILL');
-          }, STOP_GRACE_MS);
-          await exited;
-          clearTimeout(timer);
-        }
-        await exited;
+        await stopChild(child, running, exited, 'SIGTERM', STOP_GRACE_MS);
         child.stdout?.destroy();
         child.stderr?.destroy();
         live.delete(entry);

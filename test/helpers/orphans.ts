@@ -17,3 +17,16 @@ export async function sweepOrphanDirs(pattern: RegExp): Promise<void> {
     await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
+
+/** Stops a child: `signal`, then SIGKILL if it is still running after `graceMs`; resolves once it exited. */
+export async function stopChild(child: { kill(signal: NodeJS.Signals): boolean }, running: () => boolean, exited: Promise<unknown>, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (running()) {
+    child.kill(signal);
+    const timer = setTimeout(() => {
+      if (running()) child.kill('SIGKILL');
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  await exited;
+}

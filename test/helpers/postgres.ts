@@ -19,7 +19,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { sweepOrphanDirs } from './orphans.ts';
+import { stopChild, sweepOrphanDirs } from './orphans.ts';
 import pg from 'pg';
 import { freePort } from '../../src/runtime/util/free-port.ts';
 
@@ -159,15 +159,8 @@ export async function startPostgres(t?: ExecutionContext, opts: PostgresOptions 
         },
         stop: () =>
           (stopping ??= (async () => {
-            if (running()) {
-              child.kill('SIGINT'); // fast shutdown: abort sessions, checkpoint, exit
-              const timer = setTimeout(() => {
-                if (running()) child.kill('SIGKILL');
-              }, STOP_GRACE_MS);
-              await exited;
-              clearTimeout(timer);
-            }
-            await exited;
+            // SIGINT: PostgreSQL's fast shutdown (abort sessions, checkpoint, exit).
+            await stopChild(child, running, exited, 'SIGINT', STOP_GRACE_MS);
             child.stdout?.destroy();
             child.stderr?.destroy();
             live.delete(entry);
