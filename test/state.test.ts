@@ -142,3 +142,16 @@ test.serial('sub-keyed rows are written and read one at a time, and outlive the 
   t.teardown(() => store.close());
   t.deepEqual([...(await store.readAll('ICounter', 'rows')).keys()], ['a', 'b'], 'one row per sub-key');
 });
+
+test.serial('storage per interface: an interface can keep its state elsewhere than the default', async (t) => {
+  // ICounter's state goes to memory (lost with its host), IEvolve's to the default sqlite file.
+  const perInterface = 'storage:\n  interfaces:\n    ICounter:\n      provider: memory';
+  const dir = await makeProject(t, manifest({ plugins: [COUNTER, join(FIXTURE_PLUGINS, 'evolve-v1.ts')], replicas: 1, extra: perInterface }));
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  t.is((await koala(dir, ['call', 'ICounter/m', 'incr'])).stdout, '1');
+  t.is((await koala(dir, ['call', 'IEvolve/s', 'incr'])).stdout, '1');
+  t.is((await koala(dir, ['down'])).exitCode, 0);
+  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  t.is((await koala(dir, ['call', 'ICounter/m', 'get'])).stdout, '0', 'memory storage: gone with the host');
+  t.is((await koala(dir, ['call', 'IEvolve/s', 'describe'])).stdout, 'n=1', 'sqlite storage: kept');
+});
