@@ -7,9 +7,9 @@
 import { fileURLToPath } from 'node:url';
 import { startChild, stopAll, type BenchChild } from '../lib/child.ts';
 import { Histogram } from '../lib/histogram.ts';
+import { MANIFEST as GATEWAY_MANIFEST } from './gateway.ts';
 import { startRealCluster, type BenchCluster } from './real-cluster.ts';
 
-const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
 const CLIENTS = fileURLToPath(new URL('../procs/session-clients.ts', import.meta.url));
 export const SESSIONS = 1000;
 /** Processes the sessions are spread over. */
@@ -18,15 +18,9 @@ export const CLIENT_PROCESSES = 2;
 export const IN_FLIGHT_PER_SESSION = 2;
 const CLIENT_SECRET = 'bench-client-secret-0123456789abcdef';
 
+// The gateway case's one-host cluster, with a client secret and limits out of the way.
 export const MANIFEST = [
-  'cluster: bench',
-  'logLevel: warn',
-  'placement:',
-  '  provider: embedded',
-  'hosts:',
-  '  - name: host',
-  '    replicas: 1',
-  `    plugins: [${JSON.stringify(PLUGIN)}]`,
+  GATEWAY_MANIFEST,
   'gateway:',
   `  clientSecret: ${CLIENT_SECRET}`,
   // Far above what the bench asks, so that no limit throttles it: what is measured is the path.

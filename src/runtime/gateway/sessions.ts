@@ -113,7 +113,7 @@ export class SessionServer {
     try {
       packet = await firstFrame(ws);
       const binding = await this.#authenticate(packet);
-      if (this.#sessions.size >= this.#opts.settings.limits.maxSessions && !this.#sessions.has(binding.session)) {
+      if (this.#sessions.size >= this.#opts.settings.limits.maxSessions) {
         throw new Refused('SESSION_LIMIT', `the gateway holds its maximum of ${this.#opts.settings.limits.maxSessions} sessions; retry later`);
       }
       this.#open(ws, binding);

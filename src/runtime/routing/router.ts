@@ -1,9 +1,8 @@
 // Routes calls to the host that owns the target actor. Positions are cached, so steady-state
 // calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
-import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { KoalaError } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import { DeadlineTracker } from '../util/deadlines.ts';
 import { encodeArgs, readAnswer } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
@@ -38,7 +37,6 @@ export interface RouterOptions {
 export class ActorRouter {
   readonly #opts: RouterOptions;
   readonly #positions = new Map<string, Position>();
-  readonly #deadlines = new DeadlineTracker();
   readonly #locating = new Map<string, Promise<Position>>();
 
   constructor(opts: RouterOptions) {
@@ -49,13 +47,14 @@ export class ActorRouter {
   async forward(env: Outgoing): Promise<Envelope> {
     const id = `${env.iface}/${env.key}`;
     const local = this.#opts.local;
-    if (local?.statelessHere(env.iface)) return this.#handleLocally(local.handle, { ...env, id: 0, kind: 'REQUEST' });
+    // In-process: the activation's own deadline sweep fails the call in time (no second timer here).
+    if (local?.statelessHere(env.iface)) return local.handle({ ...env, id: 0, kind: 'REQUEST' });
     let position = this.#positions.get(id) ?? (await this.#locate(id, env.iface, env.key));
     for (let attempt = 0; ; attempt++) {
       const request = { ...env, epoch: position.epoch };
       let answer: Envelope;
       if (local !== undefined && position.host === local.hostId) {
-        answer = await this.#handleLocally(local.handle, { ...request, id: 0, kind: 'REQUEST' });
+        answer = await local.handle({ ...request, id: 0, kind: 'REQUEST' });
       } else {
         let peer;
         try {
@@ -106,12 +105,6 @@ export class ActorRouter {
     }
     const result = readAnswer(await this.forward(outgoing), message);
     return result.kind === 'value' ? result.value : undefined;
-  }
-
-  /** In-process calls get the same deadline behaviour as remote ones: a TimeoutError when it passes. */
-  #handleLocally(handle: (env: Envelope) => Promise<Envelope>, env: Envelope): Promise<Envelope> {
-    if (env.deadline <= 0) return handle(env);
-    return this.#deadlines.race(handle(env), env.deadline, () => new TimeoutError(`${env.iface}/${env.key}.${env.method} did not answer before its deadline`));
   }
 
   /** Asks placement, once for any number of concurrent first calls to one actor. */
