@@ -1,10 +1,13 @@
 // Placement, side by side: new activations per second and steady-state calls per second through
-// a real cluster (client → gateway → host), with embedded placement and with Consul placement (a
-// real Consul dev agent that `koala up` starts). Steady-state calls never touch placement, so the
-// two should match.
+// two real clusters (client → gateway → two hosts), one with embedded placement and one with Consul
+// placement (a real Consul dev agent that `koala up` starts). Both clusters are up at once and their
+// steady-state calls are measured in interleaved slices, so that a change in machine load weighs
+// on both alike. Steady-state calls never touch placement, so the two should match.
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
-import { pipelined, startRealCluster } from './real-cluster.ts';
+import { interleaved, median, perSecond, ratio, sampleThroughput, type Throughput } from '../lib/measure.ts';
+import { closeAll, startTogether } from '../lib/together.ts';
+import { pipelined, startRealCluster, type BenchCluster } from './real-cluster.ts';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
 const IN_FLIGHT = 256;
@@ -23,31 +26,58 @@ function manifestFor(provider: 'embedded' | 'consul'): string {
   ].join('\n');
 }
 
-async function measure(provider: 'embedded' | 'consul', seconds: number): Promise<{ activations: number; calls: number }> {
+const start = (provider: 'embedded' | 'consul') => async () => {
   const cluster = await startRealCluster(manifestFor(provider));
-  try {
-    const ping = (i: number) => cluster.client.getProxy(IBench, i).ping(i);
-    await pipelined(2000, IN_FLIGHT, (i) => ping(1_000_000 + i)); // warm-up: JIT, connections
-    // New identities each round: every call is an activation.
-    const activationCount = Math.max(2000, Math.round(seconds * 4000));
-    const activations = await pipelined(activationCount, IN_FLIGHT, ping);
-    // The same identities again: steady state, positions cached everywhere.
-    const callCount = Math.max(20_000, Math.round(seconds * 60_000));
-    const calls = await pipelined(callCount, IN_FLIGHT, (i) => ping(i % activationCount));
-    return { activations, calls };
-  } finally {
-    await cluster.stop();
-  }
+  return { ...cluster, close: cluster.stop };
+};
+
+/** Share of the activations on the busiest host (0.5 = an even split over the two hosts). */
+async function busiestShare(cluster: BenchCluster): Promise<number> {
+  const perHost = new Map<string, number>();
+  const placed = await cluster.client.actors(IBench.name);
+  for (const a of placed) perHost.set(a.host, (perHost.get(a.host) ?? 0) + 1);
+  return ratio(Math.max(0, ...perHost.values()), placed.length);
 }
 
 export async function run(seconds: number): Promise<Record<string, number>> {
-  const embedded = await measure('embedded', seconds);
-  const consul = await measure('consul', seconds);
-  return {
-    embeddedActivationsPerSec: embedded.activations,
-    consulActivationsPerSec: consul.activations,
-    embeddedCallsPerSec: embedded.calls,
-    consulCallsPerSec: consul.calls,
-    steadyStateRatio: Math.round((consul.calls / embedded.calls) * 1000) / 1000,
-  };
+  const subjects = await startTogether([start('embedded'), start('consul')] as const);
+  const [embedded, consul] = subjects;
+  try {
+    const ping = (cluster: BenchCluster) => (i: number) => cluster.client.getProxy(IBench, i).ping(i);
+    // Warm-up: JIT, connections.
+    for (const cluster of subjects) await pipelined(2000, IN_FLIGHT, (i) => ping(cluster)(1_000_000 + i));
+    // New identities: every call is an activation. One cluster at a time (each has the machine).
+    const activationCount = Math.max(2000, Math.round(seconds * 4000));
+    const embeddedActivations = await pipelined(activationCount, IN_FLIGHT, ping(embedded));
+    const consulActivations = await pipelined(activationCount, IN_FLIGHT, ping(consul));
+    // The same identities again: steady state, positions cached everywhere.
+    const steady = (cluster: BenchCluster) => {
+      let n = 0;
+      return () => ping(cluster)(n++ % activationCount);
+    };
+    const calls = { embedded: steady(embedded), consul: steady(consul) };
+    for (const call of Object.values(calls)) await sampleThroughput(call, IN_FLIGHT, 300);
+    // Many short paired slices: the machine's load changes within seconds, so the ratio is the
+    // median of each pair's ratio (a burst of other work spoils one pair, not the figure).
+    const rounds = seconds >= 1 ? 8 : 1;
+    const slice = Math.max(250, (seconds * 1000) / 2 / rounds);
+    const rate = { embedded: [] as Throughput[], consul: [] as Throughput[] };
+    await interleaved(rounds, {
+      embedded: async () => void rate.embedded.push(await sampleThroughput(calls.embedded, IN_FLIGHT, slice)),
+      consul: async () => void rate.consul.push(await sampleThroughput(calls.consul, IN_FLIGHT, slice)),
+    });
+    const embeddedCalls = perSecond(rate.embedded);
+    const consulCalls = perSecond(rate.consul);
+    return {
+      embeddedActivationsPerSec: embeddedActivations,
+      consulActivationsPerSec: consulActivations,
+      embeddedCallsPerSec: embeddedCalls,
+      consulCallsPerSec: consulCalls,
+      steadyStateRatio: ratio(median(rate.consul.map((c, i) => c.calls / c.ms / (rate.embedded[i]!.calls / rate.embedded[i]!.ms))), 1),
+      embeddedBusiestHostShare: await busiestShare(embedded),
+      consulBusiestHostShare: await busiestShare(consul),
+    };
+  } finally {
+    await closeAll(subjects);
+  }
 }

@@ -73,7 +73,7 @@ export function newChainId(): string {
 /** Header that carries the chain's path across processes (identities joined by spaces). */
 export const PATH_HEADER = 'koala-path';
 
-export function pathFromHeaders(headers: Record<string, string>): string[] {
+export function pathFromHeaders(headers: Record<string, string>): string[] | undefined {
   const raw = headers[PATH_HEADER];
-  return raw ? raw.split(' ') : [];
+  return raw ? raw.split(' ') : undefined;
 }

@@ -8,8 +8,10 @@ import { canonicalKey, createProxy } from '../interface/proxy.ts';
 import type { ActorPlacement, HostInfo } from '../placement/protocol.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
-import type { Peer } from '../wire/peer.ts';
-import { encodeArgs, methodOf, readAnswer } from '../wire/rpc.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
+import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
+import { Settle, type Peer } from '../wire/peer.ts';
+import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
 
 export interface ClusterClientOptions {
@@ -43,7 +45,7 @@ export class ClusterClient {
   /** A typed proxy. Deadline: `timeoutMs`, else the interface's per-method or default timeout, else the client's. */
   getProxy<I extends ActorInterface>(iface: I, id: string | number, opts: { timeoutMs?: number } = {}): ActorProxy<I> {
     return createProxy(iface, id, (target, key, message, args) =>
-      this.#invoke(target, key, message.name, args, opts.timeoutMs ?? target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#timeoutMs),
+      this.#invoke(target, key, message, args, opts.timeoutMs ?? target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#timeoutMs),
     );
   }
 
@@ -61,7 +63,7 @@ export class ClusterClient {
   /** A call by names, with arguments already of the method's Avro types. */
   async call(ifaceName: string, id: string | number, method: string, args: unknown[], opts: { timeoutMs?: number } = {}): Promise<unknown> {
     const iface = await this.describe(ifaceName);
-    return this.#invoke(iface, canonicalKey(id), method, args, opts.timeoutMs ?? this.#timeoutMs);
+    return this.#invoke(iface, canonicalKey(id), methodOf(iface, method), args, opts.timeoutMs ?? this.#timeoutMs);
   }
 
   members(): Promise<HostInfo[]> {
@@ -77,17 +79,23 @@ export class ClusterClient {
     this.#peer.close(1000, 'client done');
   }
 
-  async #invoke(iface: ActorInterface, key: string, method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
-    const message = methodOf(iface, method);
-    const payload = encodeArgs(iface, message, args);
-    // Every call from outside starts its own chain.
-    const env = { iface: iface.name, key, method, chain: newChainId(), deadline: Date.now() + timeoutMs, epoch: 0, headers: {}, payload };
-    if (message.oneWay) {
-      this.#peer.notify(env);
-      return undefined;
+  #invoke(iface: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], timeoutMs: number): Promise<unknown> {
+    try {
+      checkArgs(iface, message, args);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const answer = readAnswer(await this.#peer.request(env), message);
-    if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
-    return answer.value;
+    // No chain id: the host that runs the call starts the chain (every call from outside starts one).
+    const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
+    const params = message.requestType.fields;
+    if (message.oneWay) {
+      this.#peer.requestArgs(env, params, args, undefined);
+      return Promise.resolve(undefined);
+    }
+    return new Promise<DecodedEnvelope>((resolve, reject) => this.#peer.requestArgs(env, params, args, new Settle(resolve, reject))).then((envelope) => {
+      const answer = readAnswer(envelope, message);
+      if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
+      return answer.value;
+    });
   }
 }

@@ -21,9 +21,9 @@ import { advertisedHost } from '../util/advertise.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
-import type { Peer } from '../wire/peer.ts';
+import type { DecodedEnvelope } from '../wire/frame.ts';
+import type { AnswerHandler, Peer } from '../wire/peer.ts';
 import { replyError } from '../wire/rpc.ts';
-import type { Envelope } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { ServiceTable } from '../wire/services.ts';
 import { registerBrowserClient } from './browser-client.ts';
@@ -90,7 +90,7 @@ export class Gateway {
     this.#router = new ActorRouter({ placement: opts.placement, pool: this.#pool });
     this.#services = new ServiceTable().add(GatewayInterface, new GatewayService(opts.placement, () => this.#sessions));
     this.#catalog = new InterfaceCatalog(opts.placement);
-    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => void this.#onRequest(env, peer), log: opts.log.warn });
+    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => this.#onRequest(env, peer), log: opts.log.warn });
   }
 
   /** Where clients connect: `ws://host:port` (or `wss://` with TLS). */
@@ -117,14 +117,14 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { settings, root } = this.#opts;
-    const internal = (this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => void this.#onRequest(env, peer), log: this.#opts.log.warn }));
+    const internal = (this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => this.#onRequest(env, peer), log: this.#opts.log.warn }));
     this.#sessions = new SessionServer({
       settings,
       cluster: this.#opts.identity.cluster,
       router: this.#router,
       catalog: this.#catalog,
       internalAddress: () => internal.url,
-      forward: (env, peer) => this.#onRequest(env, peer),
+      forward: (env, peer, done) => this.#onRequest(env, peer, done),
       log: this.#opts.log,
     });
     const app = (this.#app = (
@@ -179,17 +179,44 @@ export class Gateway {
     }
   }
 
-  /** Answers `koala.Gateway` itself and forwards every other call; resolves once answered. */
-  #onRequest(env: Envelope, peer: Peer): Promise<void> {
-    if (this.#services.has(env.iface)) return this.#services.dispatch(env, peer);
-    if (env.kind === 'CANCEL') return Promise.resolve();
+  /**
+   * Answers `koala.Gateway` itself and forwards every other call; `done` is told once the call is
+   * answered (or failed).
+   */
+  #onRequest(env: DecodedEnvelope, peer: Peer, done?: () => void): void {
+    if (this.#services.has(env.iface)) {
+      void this.#services.dispatch(env, peer).finally(done);
+      return;
+    }
+    if (env.kind === 'CANCEL') {
+      done?.();
+      return;
+    }
     const deadline = env.deadline > 0 ? env.deadline : Date.now() + this.#opts.settings.requestTimeoutMs;
-    return this.#router.forward({ iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload }).then(
-      (answer) => {
-        if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
-      },
-      (err: unknown) => replyError(peer, env, err, `${env.iface}/${env.key}`),
-    );
+    this.#router.forwardDecoded(env, deadline, new ReplyTo(peer, env, done));
+  }
+}
+
+/** Passes a forwarded call's answer back to the connection that asked (a ONEWAY's answer goes nowhere). */
+class ReplyTo implements AnswerHandler {
+  readonly #peer: Peer;
+  readonly #request: DecodedEnvelope;
+  readonly #done: (() => void) | undefined;
+
+  constructor(peer: Peer, request: DecodedEnvelope, done: (() => void) | undefined) {
+    this.#peer = peer;
+    this.#request = request;
+    this.#done = done;
+  }
+
+  answer(answer: DecodedEnvelope): void {
+    if (this.#request.kind === 'REQUEST') this.#peer.reply(this.#request, answer.kind, answer.payload);
+    this.#done?.();
+  }
+
+  fail(err: Error): void {
+    replyError(this.#peer, this.#request, err, `${this.#request.iface}/${this.#request.key}`);
+    this.#done?.();
   }
 }
 

@@ -14,6 +14,7 @@ import type { Logger } from '../util/log.ts';
 import { Peer } from '../wire/peer.ts';
 import { encodeError, methodOf } from '../wire/rpc.ts';
 import type { Envelope } from '../wire/schemas.ts';
+import type { DecodedEnvelope } from '../wire/frame.ts';
 import type { InterfaceCatalog } from './interfaces.ts';
 import {
   firstPacketType,
@@ -55,7 +56,7 @@ export interface SessionServerOptions {
   /** The gateway's internal wire address, where hosts send pushes. */
   internalAddress: () => string;
   /** Calls from clients that are not session traffic (RPC): forwarded like any cluster client's; resolves once answered. */
-  forward: (env: Envelope, peer: Peer) => Promise<void>;
+  forward: (env: DecodedEnvelope, peer: Peer, done: () => void) => void;
   log: Logger;
 }
 
@@ -205,7 +206,7 @@ export class SessionServer {
     this.#tellActor(session, SESSION_METHODS.open, Buffer.alloc(0));
   }
 
-  #onEnvelope(s: Session, env: Envelope): void {
+  #onEnvelope(s: Session, env: DecodedEnvelope): void {
     const { limits } = this.#opts.settings;
     const now = Date.now();
     s.lastSeen = now;
@@ -237,7 +238,7 @@ export class SessionServer {
       return;
     }
     if (env.kind === 'REQUEST') s.inFlight++;
-    void this.#opts.forward(env, s.peer).finally(() => {
+    this.#opts.forward(env, s.peer, () => {
       if (env.kind === 'REQUEST') s.inFlight--;
     });
   }

@@ -64,6 +64,8 @@ interface Served {
   maxLocal: number;
   /** Per method: checks a result against its Avro type, for in-process calls (the wire checks by encoding). */
   checkers: ReadonlyMap<string, (value: unknown) => unknown>;
+  /** The interface's methods by name (own entries only: `constructor` is not a method). */
+  methods: ReadonlyMap<string, AvroMessageTypes>;
   /** Types of client-session messages, when the interface declares them. */
   sessionTypes: { inbound: AvroType | undefined; outbound: AvroType | undefined };
 }
@@ -120,6 +122,7 @@ export class Host {
         idleTimeoutMs: o.idleTimeoutMs ?? opts.idleTimeoutMs,
         maxLocal: o.stateless ? ((typeof o.stateless === 'object' ? o.stateless.maxLocal : undefined) ?? availableParallelism()) : 0,
         checkers: new Map(plugin.interface.service.messages.map((m) => [m.name, (value: unknown) => checkResult(plugin.interface, m, value)])),
+        methods: new Map(plugin.interface.service.messages.map((m) => [m.name, m])),
         sessionTypes: {
           inbound: o.session?.inbound === undefined ? undefined : typeForSchema(o.session.inbound),
           outbound: o.session?.outbound === undefined ? undefined : typeForSchema(o.session.outbound),
@@ -216,6 +219,49 @@ export class Host {
 
   #onRequest(env: Envelope, peer: Peer): void {
     if (env.kind === 'CANCEL') return; // the caller's deadline already covers abandoned calls
+    if (!this.#answerActive(env, peer)) this.#onRequestSlow(env, peer);
+  }
+
+  /**
+   * The steady state, kept short: a call to a method of an actor active here, with a valid lease.
+   * Its result is encoded straight into the answer frame. Returns false (having done nothing) for
+   * everything else, which `#answer` handles: activation, redirects, workers, runtime methods, errors.
+   */
+  #answerActive(env: Envelope, peer: Peer): boolean {
+    const served = this.#served.get(env.iface);
+    const message = served?.methods.get(env.method);
+    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
+    const activation = this.#activations.live(`${env.iface}/${env.key}`);
+    if (activation === undefined) return false;
+    let args: unknown[];
+    try {
+      args = decodeArgs(message, env.payload);
+    } catch {
+      return false;
+    }
+    const ctx: CallContext = { chain: env.chain || newChainId(), deadline: env.deadline, identity: activation.identity, parent: undefined, origin: pathFromHeaders(env.headers) };
+    const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
+    activation.enqueue(method, args, ctx, served!.interleave.has(env.method)).then(
+      (value) => {
+        if (env.kind !== 'REQUEST') return;
+        let result: unknown;
+        try {
+          result = checkResult(served!.plugin.interface, message, value);
+          peer.replyValue(env, message.responseType, result);
+        } catch (err) {
+          peer.reply(env, 'ERROR', encodeError(err, activation.identity));
+        }
+      },
+      (err: unknown) => {
+        // It closed under us: the general path takes the call to the next activation.
+        if (err instanceof ActivationGone) this.#onRequestSlow(env, peer);
+        else if (env.kind === 'REQUEST') peer.reply(env, 'ERROR', encodeError(err, activation.identity));
+      },
+    );
+    return true;
+  }
+
+  #onRequestSlow(env: Envelope, peer: Peer): void {
     void this.#answer(env).then((answer) => {
       if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
     });

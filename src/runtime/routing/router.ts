@@ -6,7 +6,8 @@ import type { ActorInterface } from '../interface/interface.ts';
 import { encodeArgs, readAnswer } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
-import type { Outgoing } from '../wire/peer.ts';
+import type { DecodedEnvelope } from '../wire/frame.ts';
+import type { AnswerHandler, Outgoing } from '../wire/peer.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 
 const MAX_REDIRECTS = 3;
@@ -34,13 +35,102 @@ export interface RouterOptions {
   };
 }
 
+/** Cached positions by interface, then key: a lookup builds no `iface/key` string. */
+class PositionCache {
+  readonly #byIface = new Map<string, Map<string, Position>>();
+
+  get(iface: string, key: string): Position | undefined {
+    return this.#byIface.get(iface)?.get(key);
+  }
+
+  set(iface: string, key: string, position: Position): void {
+    let keys = this.#byIface.get(iface);
+    if (keys === undefined) this.#byIface.set(iface, (keys = new Map()));
+    keys.set(key, position);
+  }
+
+  /** Forgets `position` unless someone already replaced it with a newer one. */
+  forget(iface: string, key: string, position: Position): void {
+    const keys = this.#byIface.get(iface);
+    if (keys?.get(key) === position) keys.delete(key);
+  }
+}
+
+function outgoingOf(env: DecodedEnvelope, deadline: number): Outgoing {
+  return { iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload };
+}
+
+/**
+ * The answer to a call the gateway forwarded on the fast path. The common answer goes straight to
+ * the caller; a redirect or a refusal (the cached position was stale) sends the call down the
+ * general path, which asks placement and retries.
+ */
+class Forwarded implements AnswerHandler {
+  readonly #router: ActorRouter;
+  readonly #env: DecodedEnvelope;
+  readonly #deadline: number;
+  readonly #position: Position;
+  readonly #to: AnswerHandler;
+
+  constructor(router: ActorRouter, env: DecodedEnvelope, deadline: number, position: Position, to: AnswerHandler) {
+    this.#router = router;
+    this.#env = env;
+    this.#deadline = deadline;
+    this.#position = position;
+    this.#to = to;
+  }
+
+  answer(answer: DecodedEnvelope): void {
+    const stale = answer.kind === 'REDIRECT' || (answer.kind === 'ERROR' && refusedUnrun(answer));
+    if (!stale) {
+      this.#to.answer(answer);
+      return;
+    }
+    this.#router.stale(this.#env.iface, this.#env.key, this.#position, answer);
+    this.#router.forward(outgoingOf(this.#env, this.#deadline)).then(
+      (a) => this.#to.answer(a as DecodedEnvelope),
+      (err: Error) => this.#to.fail(err),
+    );
+  }
+
+  fail(err: Error): void {
+    // Sent, and then the connection died: the call may have run, so it is not retried.
+    this.#router.stale(this.#env.iface, this.#env.key, this.#position, undefined);
+    this.#to.fail(err);
+  }
+}
+
 export class ActorRouter {
   readonly #opts: RouterOptions;
-  readonly #positions = new Map<string, Position>();
+  readonly #positions = new PositionCache();
   readonly #locating = new Map<string, Promise<Position>>();
 
   constructor(opts: RouterOptions) {
     this.#opts = opts;
+  }
+
+  /**
+   * A gateway's hot path: forwards a call decoded from a client connection by copying its bytes
+   * to the owner's connection, when the position is cached and the connection open (steady state:
+   * no Promise, no re-encoding). Anything else goes the general way of `forward`.
+   */
+  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerHandler): void {
+    const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
+    const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
+    if (peer !== undefined && !peer.closed) {
+      peer.forward(env, deadline, position!.epoch, new Forwarded(this, env, deadline, position!, to));
+      return;
+    }
+    this.forward(outgoingOf(env, deadline)).then(
+      (a) => to.answer(a as DecodedEnvelope),
+      (err: Error) => to.fail(err),
+    );
+  }
+
+  /** A cached position proved stale: forget it, or (a redirect) replace it with the one the host named. */
+  stale(iface: string, key: string, position: Position, answer: Envelope | undefined): void {
+    if (answer?.kind === 'REDIRECT') this.#positions.set(iface, key, positionType.fromBuffer(answer.payload));
+    else this.#positions.forget(iface, key, position);
   }
 
   /** Sends a request to the actor's owner; resolves with the RESPONSE or ERROR envelope. */
@@ -49,7 +139,7 @@ export class ActorRouter {
     const local = this.#opts.local;
     // In-process: the activation's own deadline sweep fails the call in time (no second timer here).
     if (local?.statelessHere(env.iface)) return local.handle({ ...env, id: 0, kind: 'REQUEST' });
-    let position = this.#positions.get(id) ?? (await this.#locate(id, env.iface, env.key));
+    let position = this.#positions.get(env.iface, env.key) ?? (await this.#locate(id, env.iface, env.key));
     for (let attempt = 0; ; attempt++) {
       const request = { ...env, epoch: position.epoch };
       let answer: Envelope;
@@ -62,7 +152,7 @@ export class ActorRouter {
         } catch (err) {
           // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
           // and its actors already free to activate elsewhere.
-          if (this.#positions.get(id) === position) this.#positions.delete(id);
+          this.#positions.forget(env.iface, env.key, position);
           const fresh = attempt < MAX_REDIRECTS ? await this.#locate(id, env.iface, env.key) : position;
           if (fresh.host === position.host) throw err;
           position = fresh;
@@ -72,14 +162,14 @@ export class ActorRouter {
           answer = await peer.request(request);
         } catch (err) {
           // Sent, and then the connection died: the call may have run, so it is not retried.
-          if (this.#positions.get(id) === position) this.#positions.delete(id);
+          this.#positions.forget(env.iface, env.key, position);
           throw err;
         }
       }
       if (answer.kind === 'ERROR' && refusedUnrun(answer)) {
         // The host refused before running the call (it lost its lease, or is stopping): its cached
         // position is stale. If placement now names another host, the call goes there.
-        if (this.#positions.get(id) === position) this.#positions.delete(id);
+        this.#positions.forget(env.iface, env.key, position);
         if (attempt >= MAX_REDIRECTS) return answer;
         const fresh = await this.#locate(id, env.iface, env.key).catch(() => position);
         if (fresh.host === position.host) return answer;
@@ -89,7 +179,7 @@ export class ActorRouter {
       if (answer.kind !== 'REDIRECT') return answer;
       if (attempt >= MAX_REDIRECTS) throw new KoalaError('NOT_OWNER', `${id} moved more than ${MAX_REDIRECTS} times during one call; try again`);
       position = positionType.fromBuffer(answer.payload);
-      this.#positions.set(id, position);
+      this.#positions.set(env.iface, env.key, position);
     }
   }
 
@@ -114,7 +204,7 @@ export class ActorRouter {
       pending = this.#opts.placement.locate(iface, key).then(
         (position) => {
           this.#locating.delete(id);
-          this.#positions.set(id, position);
+          this.#positions.set(iface, key, position);
           return position;
         },
         (err: unknown) => {

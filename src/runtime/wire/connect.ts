@@ -46,10 +46,17 @@ const BACKOFF_MAX_MS = 5000;
 export class PeerPool {
   readonly #opts: ConnectOptions;
   readonly #peers = new Map<string, Promise<Peer>>();
+  /** The same connections, once open: for callers that must not wait a microtask for a Promise. */
+  readonly #open = new Map<string, Peer>();
   readonly #failures = new Map<string, { count: number; until: number }>();
 
   constructor(opts: ConnectOptions) {
     this.#opts = opts;
+  }
+
+  /** The open connection to `url`, if there is one now (no dialling). */
+  ready(url: string): Peer | undefined {
+    return this.#open.get(url);
   }
 
   get(url: string): Promise<Peer> {
@@ -62,8 +69,10 @@ export class PeerPool {
     const dial = connect(url, this.#opts).then(
       (peer) => {
         this.#failures.delete(url);
+        if (this.#peers.get(url) === dial) this.#open.set(url, peer);
         peer.onClose(() => {
           if (this.#peers.get(url) === dial) this.#peers.delete(url);
+          if (this.#open.get(url) === peer) this.#open.delete(url);
         });
         return peer;
       },
@@ -82,6 +91,7 @@ export class PeerPool {
   async close(): Promise<void> {
     const peers = await Promise.allSettled(this.#peers.values());
     this.#peers.clear();
+    this.#open.clear();
     for (const p of peers) if (p.status === 'fulfilled') p.value.close(1001, 'shutting down');
   }
 }

@@ -2,7 +2,8 @@
 // we send, matches answers to our requests, enforces deadlines and detects a dead remote.
 import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
-import { FrameWriter, readFrame } from './frame.ts';
+import type { AvroType } from '../interface/avro.ts';
+import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import type { Envelope, EnvelopeKind } from './schemas.ts';
 
 export interface PeerIdentity {
@@ -11,7 +12,7 @@ export interface PeerIdentity {
   cluster: string;
 }
 
-export type RequestHandler = (env: Envelope, peer: Peer) => void;
+export type RequestHandler = (env: DecodedEnvelope, peer: Peer) => void;
 
 export interface PeerOptions {
   onRequest: RequestHandler;
@@ -22,11 +23,29 @@ export interface PeerOptions {
   early?: readonly { data: Buffer; isBinary: boolean }[];
 }
 
+/** Told the answer to a request (RESPONSE, ERROR or REDIRECT envelope), or why there is none. */
+export interface AnswerHandler {
+  answer(env: DecodedEnvelope): void;
+  fail(err: Error): void;
+}
+
 interface Pending {
-  resolve: (env: Envelope) => void;
-  reject: (err: Error) => void;
+  handler: AnswerHandler;
   deadline: number;
-  what: string;
+  /** What was asked, for the timeout message (built only if it times out). */
+  iface: string;
+  key: string;
+  method: string;
+}
+
+/** Adapts a Promise's resolve/reject to an AnswerHandler. */
+export class Settle implements AnswerHandler {
+  readonly answer: (env: DecodedEnvelope) => void;
+  readonly fail: (err: Error) => void;
+  constructor(resolve: (env: DecodedEnvelope) => void, reject: (err: Error) => void) {
+    this.answer = resolve;
+    this.fail = reject;
+  }
 }
 
 const DEADLINE_SWEEP_MS = 20;
@@ -82,34 +101,112 @@ export class Peer {
   }
 
   /** Sends a request and resolves with its answer (RESPONSE, ERROR or REDIRECT envelope). */
-  request(env: Outgoing): Promise<Envelope> {
-    if (this.#closed) return Promise.reject(new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} is closed`));
+  request(env: Outgoing): Promise<DecodedEnvelope> {
+    return new Promise<DecodedEnvelope>((resolve, reject) => this.requestTo(env, new Settle(resolve, reject)));
+  }
+
+  /**
+   * Sends a request; `handler` hears its answer, or the error (closed connection, deadline). The
+   * callback form of `request` for hot paths: no Promise per call. Throws if `env` does not encode
+   * (nothing is then sent or pending).
+   */
+  requestTo(env: Outgoing, handler: AnswerHandler): void {
+    if (this.#closed) {
+      handler.fail(this.#closedError());
+      return;
+    }
+    const id = this.#takeId();
+    try {
+      this.#writer.writeCall('REQUEST', id, env, budget(env.deadline), env.epoch, env.payload);
+    } catch (err) {
+      handler.fail(err as Error);
+      return;
+    }
+    this.#track(id, env, handler);
+  }
+
+  /**
+   * Sends a call whose payload is `args`, encoded in place with the method's parameter types
+   * (checked by the caller: `checkArgs`). ONEWAY when `handler` is undefined.
+   */
+  requestArgs(env: Omit<Outgoing, 'payload'>, params: readonly { readonly type: AvroType }[], args: readonly unknown[], handler: AnswerHandler | undefined): void {
+    if (this.#closed) {
+      handler?.fail(this.#closedError());
+      return;
+    }
+    const id = handler === undefined ? 0 : this.#takeId();
+    try {
+      this.#writer.writeArgs(handler === undefined ? 'ONEWAY' : 'REQUEST', id, env, budget(env.deadline), env.epoch, params, args);
+    } catch (err) {
+      handler?.fail(err as Error);
+      return;
+    }
+    if (handler === undefined) this.#scheduleFlush();
+    else this.#track(id, env, handler);
+  }
+
+  /**
+   * Forwards a call decoded from another connection, copying its bytes (a gateway's path), with
+   * our own id, the given absolute deadline and the epoch the caller believes the target has.
+   */
+  forward(env: DecodedEnvelope, deadline: number, epoch: number, handler: AnswerHandler): void {
+    if (this.#closed) {
+      handler.fail(this.#closedError());
+      return;
+    }
+    const id = this.#takeId();
+    this.#writer.forwardCall('REQUEST', id, env[RAW], budget(deadline), epoch);
+    this.#track(id, { iface: env.iface, key: env.key, method: env.method, deadline }, handler);
+    this.#scheduleFlush();
+  }
+
+  #takeId(): number {
     const id = this.#nextId;
     this.#nextId = id >= MAX_ID ? 1 : id + 1;
-    return new Promise<Envelope>((resolve, reject) => {
-      // Encode first: an envelope that does not match the schema rejects and leaves nothing pending.
-      this.#enqueue({ ...env, id, kind: 'REQUEST', deadline: budget(env.deadline) });
-      this.#pending.set(id, { resolve, reject, deadline: env.deadline, what: `${env.iface}/${env.key}.${env.method}` });
-      if (env.deadline > 0 && this.#sweeper === undefined) {
-        this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
-      }
-    });
+    return id;
+  }
+
+  #track(id: number, env: { iface: string; key: string; method: string; deadline: number }, handler: AnswerHandler): void {
+    this.#pending.set(id, { handler, deadline: env.deadline, iface: env.iface, key: env.key, method: env.method });
+    if (env.deadline > 0 && this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
+    }
+    this.#scheduleFlush();
+  }
+
+  #closedError(): KoalaError {
+    return new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} is closed`);
   }
 
   /** Fire-and-forget: no answer is expected or tracked. */
   notify(env: Outgoing): void {
-    if (!this.#closed) this.#enqueue({ ...env, id: 0, kind: 'ONEWAY', deadline: budget(env.deadline) });
+    if (this.#closed) return;
+    this.#writer.writeCall('ONEWAY', 0, env, budget(env.deadline), env.epoch, env.payload);
+    this.#scheduleFlush();
   }
 
-  /** Answers a request received from this peer. Late answers to a closed peer are dropped. */
+  /**
+   * Answers a request received from this peer: only kind, id and payload travel (the requester
+   * matches answers by id). Late answers to a closed peer are dropped.
+   */
   reply(request: Envelope, kind: EnvelopeKind, payload: Buffer): void {
     if (this.#closed) return;
-    this.#enqueue({ ...request, kind, payload, headers: {}, deadline: 0 });
+    this.#writer.writeAnswer(kind, request.id, payload);
+    this.#scheduleFlush();
+  }
+
+  /** Answers with `type`'s encoding of `value`, encoded straight into the frame. Throws if it does not encode. */
+  replyValue<T>(request: Envelope, type: AvroType<T>, value: T): void {
+    if (this.#closed) return;
+    this.#writer.writeAnswerValue('RESPONSE', request.id, type, value);
+    this.#scheduleFlush();
   }
 
   /** Sends an envelope that expects no answer (a session's MESSAGE or PUSH). */
   send(env: Omit<Envelope, 'id'>): void {
-    if (!this.#closed) this.#enqueue({ ...env, id: 0 });
+    if (this.#closed) return;
+    this.#writer.writeCall(env.kind, 0, env, env.deadline, env.epoch, env.payload);
+    this.#scheduleFlush();
   }
 
   onClose(listener: (err: KoalaError) => void): void {
@@ -124,8 +221,7 @@ export class Peer {
     setTimeout(() => this.#ws.terminate(), 1000).unref();
   }
 
-  #enqueue(env: Envelope): void {
-    this.#writer.write(env);
+  #scheduleFlush(): void {
     if (this.#writer.size >= MAX_BATCH_BYTES) {
       // A batch must stay far below the frame limit the remote enforces (it closes the connection on
       // a bigger frame); past this size batching gains nothing anyway.
@@ -136,9 +232,11 @@ export class Peer {
       this.#flushScheduled = true;
       // setImmediate runs after the poll phase: everything this turn produced shares one frame,
       // and a lone message still leaves within the same loop iteration.
-      setImmediate(() => this.#flush());
+      setImmediate(this.#flushNow);
     }
   }
+
+  readonly #flushNow = () => this.#flush();
 
   #flush(): void {
     this.#flushScheduled = false;
@@ -158,7 +256,7 @@ export class Peer {
     }
   }
 
-  #onEnvelope(env: Envelope): void {
+  #onEnvelope(env: DecodedEnvelope): void {
     switch (env.kind) {
       case 'REQUEST':
       case 'ONEWAY':
@@ -173,7 +271,12 @@ export class Peer {
         const pending = this.#pending.get(env.id);
         if (pending === undefined) return; // answer after its deadline: dropped on purpose
         this.#pending.delete(env.id);
-        pending.resolve(env);
+        try {
+          pending.handler.answer(env);
+        } catch (err) {
+          // The answer was fine; whoever handled it failed. That must not look like a bad frame.
+          this.#opts.log?.(`handling the answer to ${pending.iface}/${pending.key}.${pending.method} failed: ${(err as Error).message}`);
+        }
       }
     }
   }
@@ -188,7 +291,7 @@ export class Peer {
     for (const [id, p] of this.#pending) {
       if (p.deadline > 0 && p.deadline <= now) {
         this.#pending.delete(id);
-        p.reject(new TimeoutError(`${p.what} did not answer before its deadline`));
+        p.handler.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
       }
     }
     if (this.#pending.size === 0) {
@@ -213,7 +316,7 @@ export class Peer {
     clearInterval(this.#heartbeat);
     clearInterval(this.#sweeper);
     const err = new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} closed (${code}${reason ? `: ${reason}` : ''})`);
-    for (const p of this.#pending.values()) p.reject(err);
+    for (const p of this.#pending.values()) p.handler.fail(err);
     this.#pending.clear();
     for (const listener of this.#closeListeners) listener(err);
   }
