@@ -14,24 +14,32 @@ interface Turn {
   touch: boolean;
   /** Validates (and may normalise) the result before it is delivered; throwing fails the call. */
   check: ((value: unknown) => unknown) | undefined;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
+  done: TurnDone;
   /** Answered (or expired): a later outcome is dropped. */
   settled: boolean;
+}
+
+/** Told how a turn ended: its result, or the error it failed with. */
+export interface TurnDone {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
 }
 
 function settle(turn: Turn, value: unknown, failed: boolean): void {
   if (turn.settled) return;
   turn.settled = true;
   if (failed) {
-    turn.reject(value);
+    turn.done.reject(value);
     return;
   }
+  let result: unknown;
   try {
-    turn.resolve(turn.check ? turn.check(value) : value);
+    result = turn.check ? turn.check(value) : value;
   } catch (err) {
-    turn.reject(err);
+    turn.done.reject(err);
+    return;
   }
+  turn.done.resolve(result);
 }
 
 export type ActivationState = 'active' | 'deactivating' | 'dead';
@@ -107,16 +115,27 @@ export class Activation {
    * beside others; `touch` = false (timer ticks) does not count as activity.
    */
   enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true, check?: (value: unknown) => unknown): Promise<unknown> {
-    if (this.state !== 'active') return Promise.reject(new ActivationGone(`${this.identity} is ${this.state}`));
-    if (ctx.chain !== '' && ctx.chain === this.#holder) {
-      if (!this.#reentrant) return Promise.reject(this.#deadlock(ctx));
-      return this.#runNow(method, args, ctx, touch, check); // re-entry: the holder is waiting for this very call
+    return new Promise((resolve, reject) => this.enqueueTo(method, args, ctx, { resolve, reject }, interleave, touch, check));
+  }
+
+  /** `enqueue` without a Promise: `done` hears the outcome (a host's hot path). */
+  enqueueTo(method: Method, args: readonly unknown[], ctx: CallContext, done: TurnDone, interleave = false, touch = true, check?: (value: unknown) => unknown): void {
+    if (this.state !== 'active') {
+      done.reject(new ActivationGone(`${this.identity} is ${this.state}`));
+      return;
     }
-    if (interleave) return this.#runNow(method, args, ctx, touch, check);
-    return new Promise((resolve, reject) => {
-      (this.#queue ??= []).push({ method, args, ctx, touch, check, resolve, reject, settled: false });
-      if (!this.#busy) void this.#drain();
-    });
+    const turn: Turn = { method, args, ctx, touch, check, done, settled: false };
+    if (ctx.chain !== '' && ctx.chain === this.#holder) {
+      if (!this.#reentrant) done.reject(this.#deadlock(ctx));
+      else this.#runNow(turn); // re-entry: the holder is waiting for this very call
+      return;
+    }
+    if (interleave) {
+      this.#runNow(turn);
+      return;
+    }
+    (this.#queue ??= []).push(turn);
+    if (!this.#busy) void this.#drain();
   }
 
   /**
@@ -154,25 +173,22 @@ export class Activation {
   }
 
   /** Runs a turn at once, beside the mailbox (re-entry or an interleaving method). */
-  #runNow(method: Method, args: readonly unknown[], ctx: CallContext, touch: boolean, check: ((value: unknown) => unknown) | undefined): Promise<unknown> {
-    if (touch) this.lastActiveAt = Date.now();
-    return new Promise((resolve, reject) => {
-      const turn: Turn = { method, args, ctx, touch, check, resolve, reject, settled: false };
-      (this.#side ??= new Set()).add(turn);
-      this.#watch?.(this);
-      const done = (value: unknown, failed: boolean) => {
-        this.#side?.delete(turn);
-        settle(turn, value, failed);
-      };
-      try {
-        Promise.resolve(runInCall(ctx, method, this.instance, args)).then(
-          (v) => done(v, false),
-          (e: unknown) => done(this.#mapError ? this.#mapError(e) : e, true),
-        );
-      } catch (err) {
-        done(this.#mapError ? this.#mapError(err) : err, true);
-      }
-    });
+  #runNow(turn: Turn): void {
+    if (turn.touch) this.lastActiveAt = Date.now();
+    (this.#side ??= new Set()).add(turn);
+    this.#watch?.(this);
+    const done = (value: unknown, failed: boolean) => {
+      this.#side?.delete(turn);
+      settle(turn, value, failed);
+    };
+    try {
+      Promise.resolve(runInCall(turn.ctx, turn.method, this.instance, turn.args)).then(
+        (v) => done(v, false),
+        (e: unknown) => done(this.#mapError ? this.#mapError(e) : e, true),
+      );
+    } catch (err) {
+      done(this.#mapError ? this.#mapError(err) : err, true);
+    }
   }
 
   async #drain(): Promise<void> {

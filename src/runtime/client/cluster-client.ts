@@ -1,6 +1,5 @@
 // A client of a running cluster, through its gateway: typed proxies for code outside the cluster
 // (tests, scripts, servers) and dynamic calls for tools such as `koala call`.
-import { newChainId } from '../actor/call-context.ts';
 import { KoalaError } from '../errors/errors.ts';
 import type { AvroProtocol } from '../interface/avro-types.ts';
 import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
@@ -10,7 +9,7 @@ import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
-import { Settle, type Peer } from '../wire/peer.ts';
+import type { AnswerHandler, Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
 
@@ -92,10 +91,29 @@ export class ClusterClient {
       this.#peer.requestArgs(env, params, args, undefined);
       return Promise.resolve(undefined);
     }
-    return new Promise<DecodedEnvelope>((resolve, reject) => this.#peer.requestArgs(env, params, args, new Settle(resolve, reject))).then((envelope) => {
-      const answer = readAnswer(envelope, message);
+    return new Promise((resolve, reject) => this.#peer.requestArgs(env, params, args, new Result(message, resolve, reject)));
+  }
+}
+
+/** Resolves a call's Promise with its decoded result, or rejects it with its typed error. */
+class Result implements AnswerHandler {
+  readonly #message: AvroMessageTypes;
+  readonly #resolve: (value: unknown) => void;
+  readonly fail: (err: Error) => void;
+
+  constructor(message: AvroMessageTypes, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+    this.#message = message;
+    this.#resolve = resolve;
+    this.fail = reject;
+  }
+
+  answer(env: DecodedEnvelope): void {
+    try {
+      const answer = readAnswer(env, this.#message);
       if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
-      return answer.value;
-    });
+      this.#resolve(answer.value);
+    } catch (err) {
+      this.fail(err as Error);
+    }
   }
 }

@@ -2,7 +2,7 @@
 // lease, runs their turns, timers and idle deactivation, and routes the calls they make.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Activation, ActivationGone } from '../actor/activation.ts';
+import { Activation, ActivationGone, type TurnDone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, bindState, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
@@ -219,7 +219,7 @@ export class Host {
 
   #onRequest(env: Envelope, peer: Peer): void {
     if (env.kind === 'CANCEL') return; // the caller's deadline already covers abandoned calls
-    if (!this.#answerActive(env, peer)) this.#onRequestSlow(env, peer);
+    if (!this.#answerActive(env, peer)) this.onRequestSlow(env, peer);
   }
 
   /**
@@ -241,27 +241,12 @@ export class Host {
     }
     const ctx: CallContext = { chain: env.chain || newChainId(), deadline: env.deadline, identity: activation.identity, parent: undefined, origin: pathFromHeaders(env.headers) };
     const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
-    activation.enqueue(method, args, ctx, served!.interleave.has(env.method)).then(
-      (value) => {
-        if (env.kind !== 'REQUEST') return;
-        let result: unknown;
-        try {
-          result = checkResult(served!.plugin.interface, message, value);
-          peer.replyValue(env, message.responseType, result);
-        } catch (err) {
-          peer.reply(env, 'ERROR', encodeError(err, activation.identity));
-        }
-      },
-      (err: unknown) => {
-        // It closed under us: the general path takes the call to the next activation.
-        if (err instanceof ActivationGone) this.#onRequestSlow(env, peer);
-        else if (env.kind === 'REQUEST') peer.reply(env, 'ERROR', encodeError(err, activation.identity));
-      },
-    );
+    activation.enqueueTo(method, args, ctx, new ReplyTo(this, env, peer, served!.plugin.interface, message, activation.identity), served!.interleave.has(env.method));
     return true;
   }
 
-  #onRequestSlow(env: Envelope, peer: Peer): void {
+  /** The general path (activation, redirects, retries): answers once `#answer` has. */
+  onRequestSlow(env: Envelope, peer: Peer): void {
     void this.#answer(env).then((answer) => {
       if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
     });
@@ -665,5 +650,39 @@ export class Host {
     const headers: Record<string, string> = caller ? { [PATH_HEADER]: pathOf(caller).join(' ') } : {};
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
     return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
+  }
+}
+
+/** Answers a call the host took on its short path: the result encoded into the answer frame, or the typed error. */
+class ReplyTo implements TurnDone {
+  readonly #host: Host;
+  readonly #env: Envelope;
+  readonly #peer: Peer;
+  readonly #iface: ActorInterface;
+  readonly #message: AvroMessageTypes;
+  readonly #identity: string;
+
+  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string) {
+    this.#host = host;
+    this.#env = env;
+    this.#peer = peer;
+    this.#iface = iface;
+    this.#message = message;
+    this.#identity = identity;
+  }
+
+  resolve(value: unknown): void {
+    if (this.#env.kind !== 'REQUEST') return;
+    try {
+      this.#peer.replyValue(this.#env, this.#message.responseType, checkResult(this.#iface, this.#message, value));
+    } catch (err) {
+      this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.#identity));
+    }
+  }
+
+  reject(err: unknown): void {
+    // It closed under us: the general path takes the call to the next activation.
+    if (err instanceof ActivationGone) this.#host.onRequestSlow(this.#env, this.#peer);
+    else if (this.#env.kind === 'REQUEST') this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.#identity));
   }
 }

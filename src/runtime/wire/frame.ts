@@ -18,6 +18,9 @@ const FIXED_BOUND = 10 * 10;
 export const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 const KIND_INDEX: Record<string, number> = Object.fromEntries(ENVELOPE_KINDS.map((k, i) => [k, i]));
+// RESPONSE, ERROR and REDIRECT are consecutive kinds.
+const ANSWER_KINDS_FROM = KIND_INDEX.RESPONSE!;
+const ANSWER_KINDS_TO = KIND_INDEX.REDIRECT! + 1;
 
 /**
  * Where a decoded envelope's fields lie in its frame: `[routeStart, routeEnd)` holds iface, key,
@@ -37,7 +40,8 @@ export const RAW: unique symbol = Symbol('koala.wire.raw');
 
 /** A decoded envelope: the Envelope fields, plus where it came from. */
 export interface DecodedEnvelope extends Envelope {
-  [RAW]: RawSpan;
+  /** Calls only (answers are never forwarded). */
+  [RAW]: RawSpan | undefined;
 }
 
 type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string; utf8Write(s: string, offset: number, length?: number): number };
@@ -56,7 +60,36 @@ function writeLong(buf: Buffer, pos: number, n: number): number {
     buf[pos++] = z;
     return pos;
   }
-  let z = n >= 0 ? n * 2 : -n * 2 - 1;
+  // Large values (epochs are ~2^50): the zigzag value split into 32-bit halves, so that each
+  // 7-bit group is still integer arithmetic.
+  const z = n >= 0 ? n * 2 : -n * 2 - 1;
+  let lo = z % 0x100000000;
+  let hi = (z - lo) / 0x100000000;
+  if (hi === 0) {
+    while (lo >= 0x80) {
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    buf[pos++] = lo;
+    return pos;
+  }
+  // 28 bits from the low half, then the remaining 4 bits of it with the high half.
+  for (let i = 0; i < 4; i++) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  hi = (hi * 16 + lo) >>> 0 === hi * 16 + lo ? hi * 16 + lo : -1;
+  if (hi < 0) return writeLongSlow(buf, pos - 4, z);
+  while (hi >= 0x80) {
+    buf[pos++] = (hi & 0x7f) | 0x80;
+    hi >>>= 7;
+  }
+  buf[pos++] = hi;
+  return pos;
+}
+
+/** Beyond 2^36 × 16 (zigzag values over 2^64 never occur; over 2^54 they are inexact anyway). */
+function writeLongSlow(buf: Buffer, pos: number, z: number): number {
   while (z >= 0x80) {
     buf[pos++] = (z % 0x80) | 0x80;
     z = Math.floor(z / 0x80);
@@ -91,6 +124,36 @@ function writeBytes(buf: Buffer, pos: number, b: Uint8Array): number {
   buf.set(b, pos);
   return pos + b.length;
 }
+
+/**
+ * Remembers the last string read in one field (an interface or method name: the same few values
+ * arrive over and over) and returns that string again for the same bytes: comparing a few bytes
+ * costs less than creating a string, and creates no garbage.
+ */
+class RepeatedString {
+  readonly #bytes = Buffer.alloc(64);
+  #length = -1;
+  #value = '';
+
+  read(buf: Utf8Buffer, start: number, n: number): string {
+    if (n === this.#length) {
+      const bytes = this.#bytes;
+      let i = 0;
+      while (i < n && bytes[i] === buf[start + i]) i++;
+      if (i === n) return this.#value;
+    }
+    const value = buf.utf8Slice(start, start + n);
+    if (n <= 64) {
+      buf.copy(this.#bytes, 0, start, start + n);
+      this.#length = n;
+      this.#value = value;
+    }
+    return value;
+  }
+}
+
+const ifaceNames = new RepeatedString();
+const methodNames = new RepeatedString();
 
 class Truncated extends Error {
   constructor(what: string) {
@@ -150,8 +213,13 @@ class Reader {
     return this.buf.utf8Slice(start, this.pos);
   }
 
-  skipString(): void {
-    this.pos += this.#length('string');
+  /** A string that usually repeats the previous one read with the same `cache`. */
+  repeated(cache: RepeatedString): string {
+    const n = this.#length('string');
+    if (n === 0) return '';
+    const start = this.pos;
+    this.pos += n;
+    return cache.read(this.buf, start, n);
   }
 
   bytes(): Buffer {
@@ -316,7 +384,7 @@ export class FrameWriter {
 
   /** Kind, id, four empty strings, deadline 0, epoch 0, no headers. */
   #answerHead(k: number, id: number): number {
-    if (!Number.isInteger(id)) throw new Error(`envelope id ${id} is not an integer`);
+    if (!Number.isSafeInteger(id)) throw new Error(`envelope id ${id} is not an integer`);
     const buf = this.#buf;
     let pos = this.#pos;
     buf[pos++] = k << 1;
@@ -406,7 +474,7 @@ function checkFields(f: CallFields, id: number, deadline: number, epoch: number,
   if (typeof f.iface !== 'string' || typeof f.key !== 'string' || typeof f.method !== 'string' || typeof f.chain !== 'string') {
     throw new Error('envelope iface, key, method and chain must be strings');
   }
-  if (!Number.isInteger(id) || !Number.isInteger(deadline) || !Number.isInteger(epoch)) throw new Error('envelope id, deadline and epoch must be integers');
+  if (!Number.isSafeInteger(id) || !Number.isSafeInteger(deadline) || !Number.isSafeInteger(epoch)) throw new Error('envelope id, deadline and epoch must be integers');
   if (payload !== undefined && !Buffer.isBuffer(payload)) throw new Error('envelope payload must be a Buffer');
   if (f.headers !== NO_HEADERS) {
     if (typeof f.headers !== 'object' || f.headers === null) throw new Error('envelope headers must be a map of strings');
@@ -428,9 +496,9 @@ function readEnvelope(r: Reader, frame: Buffer): DecodedEnvelope {
   if (kind === undefined) throw new Error(`invalid envelope kind index ${k}`);
   const id = r.long();
   const routeStart = r.pos;
-  const iface = r.string();
+  const iface = r.repeated(ifaceNames);
   const key = r.string();
-  const method = r.string();
+  const method = r.repeated(methodNames);
   const chain = r.string();
   const routeEnd = r.pos;
   const deadline = r.long();
@@ -438,5 +506,7 @@ function readEnvelope(r: Reader, frame: Buffer): DecodedEnvelope {
   const tailStart = r.pos;
   const headers = r.headers();
   const payload = r.bytes();
-  return { kind, id, iface, key, method, chain, deadline, epoch, headers, payload, [RAW]: { frame, routeStart, routeEnd, tailStart, end: r.pos } };
+  // Only calls are ever forwarded: answers need no span.
+  const raw = k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO ? undefined : { frame, routeStart, routeEnd, tailStart, end: r.pos };
+  return { kind, id, iface, key, method, chain, deadline, epoch, headers, payload, [RAW]: raw };
 }

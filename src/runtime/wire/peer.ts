@@ -59,9 +59,16 @@ export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
  * Deadlines travel as the time left, not as a clock reading, so that machines whose clocks
  * disagree still agree on how long a call may take (only the network delay is not accounted for).
  */
-function budget(deadline: number): number {
-  return deadline > 0 ? Math.max(1, deadline - Date.now()) : 0;
+function budget(deadline: number, now = Date.now()): number {
+  return deadline > 0 ? Math.max(1, deadline - now) : 0;
 }
+
+/**
+ * While a frame is being handled: the time it arrived (a frame of a thousand calls reads the clock
+ * once, not once per call). Only code that runs no user code in between uses it (decoding,
+ * forwarding), so it cannot be stale by more than the frame's own decoding.
+ */
+let frameTime = 0;
 
 export class Peer {
   readonly remote: PeerIdentity;
@@ -155,7 +162,10 @@ export class Peer {
       return;
     }
     const id = this.#takeId();
-    this.#writer.forwardCall('REQUEST', id, env[RAW], budget(deadline), epoch);
+    const raw = env[RAW];
+    const left = budget(deadline, frameTime || Date.now());
+    if (raw === undefined) this.#writer.writeCall('REQUEST', id, env, left, epoch, env.payload);
+    else this.#writer.forwardCall('REQUEST', id, raw, left, epoch);
     this.#track(id, { iface: env.iface, key: env.key, method: env.method, deadline }, handler);
     this.#scheduleFlush();
   }
@@ -237,6 +247,7 @@ export class Peer {
   }
 
   readonly #flushNow = () => this.#flush();
+  readonly #onEnvelopeBound = (env: DecodedEnvelope) => this.#onEnvelope(env);
 
   #flush(): void {
     this.#flushScheduled = false;
@@ -249,10 +260,14 @@ export class Peer {
       this.#protocolError('text frames are not part of the Koala protocol; send binary Avro envelopes');
       return;
     }
+    const outer = frameTime;
+    frameTime = Date.now();
     try {
-      readFrame(data, (env) => this.#onEnvelope(env));
+      readFrame(data, this.#onEnvelopeBound);
     } catch (err) {
       this.#protocolError(`undecodable frame: ${(err as Error).message}`);
+    } finally {
+      frameTime = outer;
     }
   }
 
@@ -264,7 +279,7 @@ export class Peer {
       case 'MESSAGE':
       case 'PUSH':
         // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
-        if (env.deadline > 0) env.deadline += Date.now();
+        if (env.deadline > 0) env.deadline += frameTime;
         this.#opts.onRequest(env, this);
         return;
       default: {

@@ -89,7 +89,8 @@ export type Answer = { kind: 'value'; value: unknown } | { kind: 'redirect'; pos
 export function readAnswer(env: Envelope, message: AvroMessageTypes | undefined): Answer {
   switch (env.kind) {
     case 'RESPONSE':
-      return { kind: 'value', value: message ? message.responseType.fromBuffer(env.payload) : env.payload };
+      // A copy of a raw payload: the envelope's is a view of a whole frame, which it would keep alive.
+      return { kind: 'value', value: message ? message.responseType.fromBuffer(env.payload) : Buffer.from(env.payload) };
     case 'REDIRECT':
       return { kind: 'redirect', position: positionType.fromBuffer(env.payload) };
     case 'ERROR': {
