@@ -1,7 +1,9 @@
-// The parts of Consul's HTTP API that Koala uses, typed, on top of the `consul` package.
-import { Agent as HttpAgent } from 'node:http';
-import Consul from 'consul';
+// The parts of Consul's HTTP API that Koala uses, typed, over a lean HTTP client of our own
+// (agent-http.ts says why not node:http or the `consul` package).
 import { KoalaError } from '../../errors/errors.ts';
+import { AgentHttp, ConnectionError, type HttpResponse, type RequestOptions } from './agent-http.ts';
+import { blockingWatch } from './blocking-watch.ts';
+import { StatusError } from './http-response.ts';
 
 export interface KvEntry {
   key: string;
@@ -17,7 +19,7 @@ export interface ServiceEntry {
   meta: Record<string, string>;
   /** Aggregated health of the service's checks and its node's. */
   status: 'passing' | 'warning' | 'critical';
-  /** The output of the service's own TTL check (hosts write their load there). */
+  /** The output of the service's own TTL check: the note of its last pass. */
   output: string;
 }
 
@@ -46,17 +48,11 @@ interface RawHealth {
   Checks: { CheckID: string; ServiceID: string; Status: 'passing' | 'warning' | 'critical'; Output: string }[];
 }
 
-interface PapiResponse {
-  statusCode: number;
-  body: unknown;
-  headers: Record<string, string>;
-}
-
-/** `base64`: values straight from the HTTP API are base64; the package's kv.get has decoded them already. */
-function kvEntry(raw: RawKv, base64: boolean): KvEntry {
+/** Values from the KV API are base64. */
+function kvEntry(raw: RawKv): KvEntry {
   return {
     key: raw.Key,
-    value: raw.Value === null ? null : base64 ? Buffer.from(raw.Value, 'base64').toString('utf8') : raw.Value,
+    value: raw.Value === null ? null : Buffer.from(raw.Value, 'base64').toString('utf8'),
     session: raw.Session || undefined,
     modifyIndex: raw.ModifyIndex,
   };
@@ -73,18 +69,14 @@ function healthEntry(raw: RawHealth): ServiceEntry {
   return { id: raw.Service.ID, tags: raw.Service.Tags ?? [], meta: raw.Service.Meta ?? {}, status, output };
 }
 
-/** Turns the package's errors (connection refused, HTTP status) into one clear line. */
+/** Turns a failed request (connection refused, HTTP status) into one clear line. */
 function unreachable(address: string, err: unknown): KoalaError {
-  const e = err as { code?: string; message?: string; statusCode?: number };
-  const detail = e.code === 'ECONNREFUSED' ? 'connection refused' : (e.message ?? String(err));
+  const detail = err instanceof ConnectionError && err.code === 'ECONNREFUSED' ? 'connection refused' : err instanceof Error ? err.message : String(err);
   return new KoalaError('UNREACHABLE', `Consul at ${address} did not answer (${detail}); check placement.consul.address and that the agent runs`);
 }
 
-/** A failure to talk to the agent at all (as opposed to an HTTP error answer). */
-function isConnectionError(err: unknown): boolean {
-  const e = err as { statusCode?: number; response?: unknown; code?: string };
-  return e.statusCode === undefined && e.response === undefined;
-}
+/** A path segment (a key may hold any character; encoded whole, as the `consul` package did). */
+const seg = encodeURIComponent;
 
 /**
  * Consul refuses more than `limits.http_max_conns_per_client` (200) connections from one address,
@@ -92,16 +84,14 @@ function isConnectionError(err: unknown): boolean {
  */
 const MAX_SOCKETS = 32;
 
-function client(address: string, token: string | undefined): Consul {
-  const [host, port] = address.replace(/^https?:\/\//, '').split(':');
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-  return new Consul({ host: host ?? '127.0.0.1', port: Number(port ?? 8500), agent, ...(token ? { defaults: { token } } : {}) });
-}
+/** How long a blocking query is held at most; the request gives up a little later (Consul adds up to wait / 16). */
+const WATCH_WAIT_MS = 30_000;
+const WATCH_TIMEOUT_MS = WATCH_WAIT_MS + 3_000;
+const WATCH_BACKOFF = { backoffFactorMs: 100, backoffMaxMs: 2_000 };
 
-interface WatchHandle {
-  on(event: 'change', fn: (data: never) => void): void;
-  on(event: 'error', fn: (err: Error) => void): void;
-  end(): void;
+function client(address: string, token: string | undefined): AgentHttp {
+  const [host, port] = address.replace(/^https?:\/\//, '').split(':');
+  return new AgentHttp({ host: host || '127.0.0.1', port: Number(port || 8500), maxSockets: MAX_SOCKETS, ...(token ? { token } : {}) });
 }
 
 /**
@@ -112,14 +102,15 @@ export class ConsulApi {
   readonly #addresses: string[];
   readonly #token: string | undefined;
   #current = 0;
-  #consul: Consul;
+  #http: AgentHttp;
+  #closed = false;
   readonly #watches = new Set<() => void>();
 
   constructor(address: string | readonly string[], token?: string) {
     this.#addresses = (typeof address === 'string' ? address.split(',') : [...address]).map((a) => a.trim()).filter(Boolean);
     if (this.#addresses.length === 0) throw new KoalaError('UNREACHABLE', 'no Consul address given; set placement.consul.address');
     this.#token = token;
-    this.#consul = client(this.#addresses[0]!, token);
+    this.#http = client(this.#addresses[0]!, token);
   }
 
   /** The agent in use now. */
@@ -129,43 +120,56 @@ export class ConsulApi {
 
   /** Moves on from `failed` (unless someone already did) to the next agent. */
   #failover(failed: string): void {
-    if (this.#addresses.length < 2 || this.address !== failed) return;
-    (this.#consul as unknown as { destroy?: () => void }).destroy?.();
+    if (this.#closed || this.#addresses.length < 2 || this.address !== failed) return;
+    this.#http.close();
     this.#current = (this.#current + 1) % this.#addresses.length;
-    this.#consul = client(this.address, this.#token);
+    this.#http = client(this.address, this.#token);
     for (const restart of this.#watches) restart();
   }
 
-  async #call<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * One request to the agent in use. Resolves with an answer `accept`s (default: 200); others are
+   * a StatusError. A failed connection moves on to the next agent; both become one
+   * UNREACHABLE line.
+   */
+  async #request(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: RequestOptions & { accept?: (status: number) => boolean } = {}): Promise<HttpResponse> {
+    const on = this.address;
+    let res: HttpResponse;
     try {
-      return await fn();
+      res = await this.#http.request(method, path, opts);
     } catch (err) {
-      const failed = this.address;
-      if (isConnectionError(err)) this.#failover(failed);
-      throw unreachable(failed, err);
+      if (err instanceof ConnectionError) this.#failover(on);
+      throw unreachable(on, err);
     }
+    if (opts.accept ? opts.accept(res.status) : res.status === 200) return res;
+    throw unreachable(on, new StatusError(res.status, res.body));
+  }
+
+  /** The answer's JSON body; `undefined` for a 404 (a key that does not exist). */
+  async #json<T>(method: 'GET' | 'PUT', path: string, body?: string): Promise<T | undefined> {
+    const res = await this.#request(method, path, { ...(body === undefined ? {} : { body }), accept: (status) => status === 200 || status === 404 });
+    return res.status === 404 ? undefined : (JSON.parse(res.body) as T);
   }
 
   async leader(): Promise<string> {
-    return this.#call(() => this.#consul.status.leader() as Promise<string>);
+    return (await this.#json<string>('GET', '/v1/status/leader')) ?? '';
   }
 
   async kvGet(key: string): Promise<KvEntry | undefined> {
-    const raw = (await this.#call(() => this.#consul.kv.get({ key }))) as RawKv | null | undefined;
-    return raw ? kvEntry(raw, false) : undefined;
+    const raw = await this.#json<RawKv[]>('GET', `/v1/kv/${seg(key)}`);
+    return raw?.[0] ? kvEntry(raw[0]) : undefined;
   }
 
   async kvList(prefix: string): Promise<KvEntry[]> {
-    const raw = (await this.#call(() => this.#consul.kv.get({ key: prefix, recurse: true }))) as RawKv[] | RawKv | null | undefined;
-    return raw ? (Array.isArray(raw) ? raw : [raw]).map((r) => kvEntry(r, false)) : [];
+    return ((await this.#json<RawKv[]>('GET', `/v1/kv/${seg(prefix)}?recurse=true`)) ?? []).map(kvEntry);
   }
 
   async kvPut(key: string, value: string): Promise<void> {
-    await this.#call(() => this.#consul.kv.set({ key, value }));
+    await this.#request('PUT', `/v1/kv/${seg(key)}`, { body: value });
   }
 
   async kvDelete(key: string): Promise<void> {
-    await this.#call(() => this.#consul.kv.del({ key }));
+    await this.#request('DELETE', `/v1/kv/${seg(key)}`);
   }
 
   /** A KV transaction: all operations or none. Consul takes at most 64 per transaction. */
@@ -179,42 +183,24 @@ export class ConsulApi {
         ...('index' in op ? { Index: op.index } : {}),
       },
     }));
-    let res: { statusCode: number; body: unknown };
-    try {
-      res = { statusCode: 200, body: await this.#consul.transaction.create(operations as never, { ctx: { includeResponse: true } } as never) };
-    } catch (err) {
-      const response = (err as { response?: PapiResponse }).response;
-      // 409: the transaction was rolled back; its body says which operation failed and why.
-      if (response?.statusCode !== 409) {
-        const failed = this.address;
-        if (isConnectionError(err)) this.#failover(failed);
-        throw unreachable(failed, err);
-      }
-      res = response;
-    }
-    const body = res.body as { Results?: { KV: RawKv }[] | null; Errors?: { OpIndex: number; What: string }[] | null };
+    // 409: the transaction was rolled back; its body says which operation failed and why.
+    const res = await this.#request('PUT', '/v1/txn', { body: JSON.stringify(operations), accept: (status) => status === 200 || status === 409 });
+    const body = JSON.parse(res.body) as { Results?: { KV: RawKv }[] | null; Errors?: { OpIndex: number; What: string }[] | null };
     const results = body.Results ?? [];
     return {
-      ok: res.statusCode === 200,
-      entries: ops.map((_, i) => (results[i] ? kvEntry(results[i].KV, true) : undefined)),
+      ok: res.status === 200,
+      entries: ops.map((_, i) => (results[i] ? kvEntry(results[i].KV) : undefined)),
       errors: (body.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What })),
     };
   }
 
   async registerService(opts: { name: string; id: string; tags: string[]; meta: Record<string, string>; ttlMs: number; deregisterAfterMs: number }): Promise<void> {
-    await this.#call(() =>
-      this.#consul.agent.service.register({
-        name: opts.name,
-        id: opts.id,
-        tags: opts.tags,
-        meta: opts.meta,
-        check: { ttl: `${opts.ttlMs}ms`, deregistercriticalserviceafter: `${Math.max(60_000, opts.deregisterAfterMs)}ms` } as never,
-      }),
-    );
+    const check = { TTL: `${opts.ttlMs}ms`, DeregisterCriticalServiceAfter: `${Math.max(60_000, opts.deregisterAfterMs)}ms` };
+    await this.#request('PUT', '/v1/agent/service/register', { body: JSON.stringify({ Name: opts.name, ID: opts.id, Tags: opts.tags, Meta: opts.meta, Check: check }) });
   }
 
   async deregisterService(id: string): Promise<void> {
-    await this.#call(() => this.#consul.agent.service.deregister(id));
+    await this.#request('PUT', `/v1/agent/service/deregister/${seg(id)}`);
   }
 
   /**
@@ -222,37 +208,30 @@ export class ConsulApi {
    * does not know the check (the service was registered on an agent that is gone, or expired).
    */
   async passCheck(serviceId: string, note: string): Promise<boolean> {
-    try {
-      await this.#consul.agent.check.pass({ id: `service:${serviceId}`, note });
-      return true;
-    } catch (err) {
-      if (!isConnectionError(err)) return false;
-      const failed = this.address;
-      this.#failover(failed);
-      throw unreachable(failed, err);
-    }
+    // Any answer from the agent but 200 (404, or 500 "Unknown check ID" from older agents) is a no.
+    const res = await this.#request('PUT', `/v1/agent/check/pass/${seg(`service:${serviceId}`)}?note=${encodeURIComponent(note)}`, { accept: () => true });
+    return res.status === 200;
   }
 
   /** A session bound to the node and to the service's TTL check; its locks are released when it ends. */
   async createSession(opts: { name: string; serviceId: string; lockDelayMs: number }): Promise<string> {
-    const res = (await this.#call(() =>
-      this.#consul.session.create({ name: opts.name, checks: ['serfHealth', `service:${opts.serviceId}`], behavior: 'release', lockdelay: `${opts.lockDelayMs}ms` } as never),
-    )) as { ID: string };
+    const body = { Name: opts.name, Checks: ['serfHealth', `service:${opts.serviceId}`], Behavior: 'release', LockDelay: `${opts.lockDelayMs}ms` };
+    const res = await this.#json<{ ID: string }>('PUT', '/v1/session/create', JSON.stringify(body));
+    if (!res?.ID) throw new KoalaError('UNREACHABLE', `Consul at ${this.address} created no session`);
     return res.ID;
   }
 
   async destroySession(id: string): Promise<void> {
-    await this.#call(() => this.#consul.session.destroy(id));
+    await this.#request('PUT', `/v1/session/destroy/${seg(id)}`);
   }
 
   async sessionAlive(id: string): Promise<boolean> {
-    const info = (await this.#call(() => this.#consul.session.info(id))) as unknown;
-    return Array.isArray(info) ? info.length > 0 : Boolean(info);
+    const info = await this.#json<unknown[] | null>('GET', `/v1/session/info/${seg(id)}`);
+    return Array.isArray(info) && info.length > 0;
   }
 
   async healthService(name: string): Promise<ServiceEntry[]> {
-    const raw = (await this.#call(() => this.#consul.health.service({ service: name }))) as RawHealth[];
-    return raw.map(healthEntry);
+    return ((await this.#json<RawHealth[]>('GET', `/v1/health/service/${seg(name)}`)) ?? []).map(healthEntry);
   }
 
   /**
@@ -260,44 +239,50 @@ export class ConsulApi {
    * function that stops watching.
    */
   watchService(name: string, onChange: (entries: ServiceEntry[]) => void, onError: (err: Error) => void): () => void {
-    return this.#watch(() => ({ method: this.#consul.health.service, options: { service: name, wait: '30s' } }), (data: RawHealth[]) => onChange(data.map(healthEntry)), onError);
+    return this.#watch(`/v1/health/service/${seg(name)}?`, (res) => onChange((JSON.parse(res.body) as RawHealth[] | null ?? []).map(healthEntry)), onError);
   }
 
   /** Follows every key under a prefix with blocking queries. */
   watchPrefix(prefix: string, onChange: (entries: KvEntry[]) => void, onError: (err: Error) => void): () => void {
-    return this.#watch(
-      () => ({ method: this.#consul.kv.get, options: { key: prefix, recurse: true, wait: '30s' } }),
-      (data: RawKv[] | RawKv | null | undefined) => onChange(data ? (Array.isArray(data) ? data : [data]).map((r) => kvEntry(r, false)) : []),
-      onError,
-    );
+    // An empty prefix answers 404, with an index like any other answer.
+    return this.#watch(`/v1/kv/${seg(prefix)}?recurse=true&`, (res) => onChange(res.status === 404 ? [] : ((JSON.parse(res.body) as RawKv[] | null) ?? []).map(kvEntry)), onError);
   }
 
   /**
-   * A watch (the package's blocking-query loop, retrying with backoff) that survives a move to
-   * another agent: it is started again on the agent in use.
+   * A blocking-query loop (retrying with backoff) that survives a move to another agent: it is
+   * started again, from index 0, on the agent in use. `query` is the path up to its query string.
    */
-  #watch<D>(spec: () => { method: unknown; options: Record<string, unknown> }, onChange: (data: D) => void, onError: (err: Error) => void): () => void {
-    let watch: WatchHandle | undefined;
+  #watch(query: string, onChange: (res: HttpResponse) => void, onError: (err: Error) => void): () => void {
+    let stop: (() => void) | undefined;
     const start = () => {
-      watch?.end();
+      stop?.();
       const on = this.address;
-      watch = this.#consul.watch({ ...spec(), backoffFactor: 100, backoffMax: 2000 } as never) as unknown as WatchHandle;
-      watch.on('change', onChange as (data: never) => void);
-      watch.on('error', (err) => {
-        if (isConnectionError(err)) this.#failover(on);
-        onError(unreachable(on, err));
-      });
+      const http = this.#http;
+      stop = blockingWatch(
+        (index, signal) =>
+          http.request('GET', `${query}index=${index}&wait=${WATCH_WAIT_MS}ms`, { timeoutMs: WATCH_TIMEOUT_MS, signal }).then((res) => {
+            if (res.status !== 200 && res.status !== 404) throw new StatusError(res.status, res.body);
+            return res;
+          }),
+        onChange,
+        (err) => {
+          if (err instanceof ConnectionError) this.#failover(on);
+          onError(unreachable(on, err));
+        },
+        WATCH_BACKOFF,
+      );
     };
     start();
     this.#watches.add(start);
     return () => {
       this.#watches.delete(start);
-      watch?.end();
+      stop?.();
     };
   }
 
   close(): void {
+    this.#closed = true;
     this.#watches.clear();
-    (this.#consul as unknown as { destroy?: () => void }).destroy?.();
+    this.#http.close();
   }
 }
