@@ -7,6 +7,11 @@ import { Activation } from './activation.ts';
 
 export class ActivationTable {
   readonly #active = new Map<string, Activation>();
+  /**
+   * The same activations by interface, then key: a call's lookup then hashes only its key (the
+   * interface name is a string seen before), not a fresh `iface/key` string.
+   */
+  readonly #byIface = new Map<string, Map<string, Activation>>();
   readonly #starting = new Map<string, Promise<Activation | Position>>();
   readonly #closing = new Map<string, Promise<void>>();
 
@@ -18,6 +23,25 @@ export class ActivationTable {
   live(identity: string): Activation | undefined {
     const a = this.#active.get(identity);
     return a !== undefined && a.state === 'active' && !this.#closing.has(identity) ? a : undefined;
+  }
+
+  /** `live` by interface and key (a host's hot path). */
+  liveAt(iface: string, key: string): Activation | undefined {
+    const a = this.#byIface.get(iface)?.get(key);
+    return a !== undefined && a.state === 'active' && (this.#closing.size === 0 || !this.#closing.has(a.identity)) ? a : undefined;
+  }
+
+  #add(activation: Activation): void {
+    this.#active.set(activation.identity, activation);
+    let keys = this.#byIface.get(activation.iface.name);
+    if (keys === undefined) this.#byIface.set(activation.iface.name, (keys = new Map()));
+    keys.set(activation.key, activation);
+  }
+
+  #remove(activation: Activation): void {
+    if (this.#active.get(activation.identity) !== activation) return;
+    this.#active.delete(activation.identity);
+    this.#byIface.get(activation.iface.name)?.delete(activation.key);
   }
 
   /** The activation being started for this identity, if one is. */
@@ -38,7 +62,7 @@ export class ActivationTable {
       let starting = this.#starting.get(identity);
       if (starting === undefined) {
         starting = start().finally(() => this.#starting.delete(identity));
-        starting.then((a) => a instanceof Activation && this.#active.set(identity, a), () => {});
+        starting.then((a) => a instanceof Activation && this.#add(a), () => {});
         this.#starting.set(identity, starting);
       }
       return starting;
@@ -51,7 +75,7 @@ export class ActivationTable {
     const existing = this.#closing.get(id);
     if (existing !== undefined) return existing;
     const closing = close().finally(() => {
-      if (this.#active.get(id) === activation) this.#active.delete(id);
+      this.#remove(activation);
       this.#closing.delete(id);
     });
     this.#closing.set(id, closing);

@@ -231,7 +231,7 @@ export class Host {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
     if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
-    const activation = this.#activations.live(`${env.iface}/${env.key}`);
+    const activation = this.#activations.liveAt(env.iface, env.key);
     if (activation === undefined) return false;
     let args: unknown[];
     try {

@@ -8,14 +8,15 @@
 // Decoded payloads are views of the frame (ws hands every frame out as its own buffer), and a
 // decoded call remembers where its fields lie so that a gateway can forward it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
+import { NO_HEADERS, Reader, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
 const INITIAL_SIZE = 64 * 1024;
 /** What a written envelope may take beyond its strings, headers and payload: ten varints, at most. */
 const FIXED_BOUND = 10 * 10;
 
-/** The header map most envelopes carry: shared, so decoding allocates none. */
-export const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+export { NO_HEADERS };
 
 const KIND_INDEX: Record<string, number> = Object.fromEntries(ENVELOPE_KINDS.map((k, i) => [k, i]));
 // RESPONSE, ERROR and REDIRECT are consecutive kinds.
@@ -42,211 +43,6 @@ export const RAW: unique symbol = Symbol('koala.wire.raw');
 export interface DecodedEnvelope extends Envelope {
   /** Calls only (answers are never forwarded). */
   [RAW]: RawSpan | undefined;
-}
-
-type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string; utf8Write(s: string, offset: number, length?: number): number };
-
-// ---- varints (Avro longs: zigzag, then base-128 little-endian) --------------------------------
-
-/** Writes `n` (an integer of at most 53 bits) and returns the position after it. */
-function writeLong(buf: Buffer, pos: number, n: number): number {
-  if (n >= 0 && n < 0x4000000) {
-    // Small non-negative values (ids, budgets, lengths): 32-bit arithmetic suffices.
-    let z = n << 1;
-    while (z >= 0x80) {
-      buf[pos++] = (z & 0x7f) | 0x80;
-      z >>>= 7;
-    }
-    buf[pos++] = z;
-    return pos;
-  }
-  // Large values (epochs are ~2^50): the zigzag value split into 32-bit halves, so that each
-  // 7-bit group is still integer arithmetic.
-  const z = n >= 0 ? n * 2 : -n * 2 - 1;
-  let lo = z % 0x100000000;
-  let hi = (z - lo) / 0x100000000;
-  if (hi === 0) {
-    while (lo >= 0x80) {
-      buf[pos++] = (lo & 0x7f) | 0x80;
-      lo >>>= 7;
-    }
-    buf[pos++] = lo;
-    return pos;
-  }
-  // 28 bits from the low half, then the remaining 4 bits of it with the high half.
-  for (let i = 0; i < 4; i++) {
-    buf[pos++] = (lo & 0x7f) | 0x80;
-    lo >>>= 7;
-  }
-  hi = (hi * 16 + lo) >>> 0 === hi * 16 + lo ? hi * 16 + lo : -1;
-  if (hi < 0) return writeLongSlow(buf, pos - 4, z);
-  while (hi >= 0x80) {
-    buf[pos++] = (hi & 0x7f) | 0x80;
-    hi >>>= 7;
-  }
-  buf[pos++] = hi;
-  return pos;
-}
-
-/** Beyond 2^36 × 16 (zigzag values over 2^64 never occur; over 2^54 they are inexact anyway). */
-function writeLongSlow(buf: Buffer, pos: number, z: number): number {
-  while (z >= 0x80) {
-    buf[pos++] = (z % 0x80) | 0x80;
-    z = Math.floor(z / 0x80);
-  }
-  buf[pos++] = z;
-  return pos;
-}
-
-function writeString(buf: Utf8Buffer, pos: number, s: string): number {
-  const n = s.length;
-  if (n < 64) {
-    // Most strings are short ASCII: one length byte, then one byte per character.
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      buf[pos + 1 + i] = c;
-    }
-    if (i === n) {
-      buf[pos] = n << 1;
-      return pos + 1 + n;
-    }
-  }
-  const bytes = Buffer.byteLength(s);
-  pos = writeLong(buf, pos, bytes);
-  buf.utf8Write(s, pos, bytes);
-  return pos + bytes;
-}
-
-function writeBytes(buf: Buffer, pos: number, b: Uint8Array): number {
-  pos = writeLong(buf, pos, b.length);
-  buf.set(b, pos);
-  return pos + b.length;
-}
-
-/**
- * Remembers the last string read in one field (an interface or method name: the same few values
- * arrive over and over) and returns that string again for the same bytes: comparing a few bytes
- * costs less than creating a string, and creates no garbage.
- */
-class RepeatedString {
-  readonly #bytes = Buffer.alloc(64);
-  #length = -1;
-  #value = '';
-
-  read(buf: Utf8Buffer, start: number, n: number): string {
-    if (n === this.#length) {
-      const bytes = this.#bytes;
-      let i = 0;
-      while (i < n && bytes[i] === buf[start + i]) i++;
-      if (i === n) return this.#value;
-    }
-    const value = buf.utf8Slice(start, start + n);
-    if (n <= 64) {
-      buf.copy(this.#bytes, 0, start, start + n);
-      this.#length = n;
-      this.#value = value;
-    }
-    return value;
-  }
-}
-
-const ifaceNames = new RepeatedString();
-const methodNames = new RepeatedString();
-
-class Truncated extends Error {
-  constructor(what: string) {
-    super(`truncated envelope (${what})`);
-  }
-}
-
-/** Reads Avro longs, strings and bytes from one frame; throws on anything malformed. */
-class Reader {
-  buf: Utf8Buffer;
-  pos = 0;
-
-  constructor(buf: Buffer) {
-    this.buf = buf as Utf8Buffer;
-  }
-
-  long(): number {
-    const buf = this.buf;
-    let b: number | undefined = buf[this.pos++];
-    if (b === undefined) throw new Truncated('varint');
-    let n = b & 0x7f;
-    if (b < 0x80) return (n >>> 1) ^ -(n & 1);
-    let shift = 7;
-    // Up to 28 bits in 32-bit arithmetic, the rest in doubles (as avsc reads them).
-    while (shift < 28) {
-      b = buf[this.pos++];
-      if (b === undefined) throw new Truncated('varint');
-      n |= (b & 0x7f) << shift;
-      if (b < 0x80) return (n >>> 1) ^ -(n & 1);
-      shift += 7;
-    }
-    let z = n;
-    let scale = 2 ** 28;
-    for (let i = 4; ; i++) {
-      b = buf[this.pos++];
-      if (b === undefined) throw new Truncated('varint');
-      z += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      if (i >= 9) throw new Error('varint longer than 64 bits');
-      scale *= 128;
-    }
-    return (z % 2 ? -(z + 1) : z) / 2;
-  }
-
-  #length(what: string): number {
-    const n = this.long();
-    if (n < 0) throw new Error(`negative ${what} length`);
-    if (this.pos + n > this.buf.length) throw new Truncated(what);
-    return n;
-  }
-
-  string(): string {
-    const n = this.#length('string');
-    if (n === 0) return '';
-    const start = this.pos;
-    this.pos += n;
-    return this.buf.utf8Slice(start, this.pos);
-  }
-
-  /** A string that usually repeats the previous one read with the same `cache`. */
-  repeated(cache: RepeatedString): string {
-    const n = this.#length('string');
-    if (n === 0) return '';
-    const start = this.pos;
-    this.pos += n;
-    return cache.read(this.buf, start, n);
-  }
-
-  bytes(): Buffer {
-    const n = this.#length('bytes');
-    const start = this.pos;
-    this.pos += n;
-    return this.buf.subarray(start, this.pos);
-  }
-
-  /** A map of strings; every entry takes at least two bytes, so no count may claim more (see avro.ts). */
-  headers(): Record<string, string> {
-    let out: Record<string, string> | undefined;
-    for (;;) {
-      let count = this.long();
-      if (count === 0) return out ?? NO_HEADERS;
-      if (count < 0) {
-        count = -count;
-        this.long(); // the block's size in bytes: we read the entries anyway
-      }
-      if (count * 2 > this.buf.length - this.pos) throw new Truncated('headers');
-      out ??= {};
-      for (let i = 0; i < count; i++) {
-        const k = this.string();
-        out[k] = this.string();
-      }
-    }
-  }
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -458,15 +254,21 @@ export class FrameWriter {
 }
 
 /** `type`'s encoding of `value`, or (params) each argument's in turn, at `pos`; a negative result is how many bytes were lacking. */
-function encodeAt(buf: Buffer, pos: number, type: AvroType | undefined, value: unknown, params: readonly { readonly type: AvroType }[] | undefined): number {
-  if (params === undefined) return type!.encode(value, buf, pos);
+function encodeAt(buf: Utf8Buffer, pos: number, type: AvroType | undefined, value: unknown, params: readonly { readonly type: AvroType }[] | undefined): number {
+  if (params === undefined) return encodeOne(buf, pos, type!, value);
   const args = value as readonly unknown[];
   for (let i = 0; i < params.length; i++) {
-    const end = params[i]!.type.encode(args[i], buf, pos);
-    if (end < 0) return end; // lacking at least this much (the writer grows and starts over)
-    pos = end;
+    pos = encodeOne(buf, pos, params[i]!.type, args[i]);
+    if (pos < 0) return pos; // lacking at least this much (the writer grows and starts over)
   }
   return pos;
+}
+
+function encodeOne(buf: Utf8Buffer, pos: number, type: AvroType, value: unknown): number {
+  const fast = encoderFor(type);
+  if (fast === undefined) return type.encode(value, buf, pos);
+  const bound = fast.bound(value);
+  return pos + bound > buf.length ? -bound : fast.write(buf, pos, value);
 }
 
 /** The checks avsc's encoder made: a wrong field type must throw before anything is written. */
@@ -481,6 +283,9 @@ function checkFields(f: CallFields, id: number, deadline: number, epoch: number,
     for (const k in f.headers) if (typeof f.headers[k] !== 'string') throw new Error(`envelope header ${k} must be a string`);
   }
 }
+
+const ifaceNames = new RepeatedString();
+const methodNames = new RepeatedString();
 
 // ---- reading ---------------------------------------------------------------------------------
 

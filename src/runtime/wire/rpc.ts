@@ -5,6 +5,7 @@ import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import type { Peer } from './peer.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from './schemas.ts';
+import { decodeArguments, decodeValue } from './value-codec.ts';
 
 export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
   const message = iface.service.message(method);
@@ -52,13 +53,11 @@ export function encodeArgs(iface: ActorInterface, message: AvroMessageTypes, arg
 }
 
 export function decodeArgs(message: AvroMessageTypes, payload: Buffer): unknown[] {
-  let record: Record<string, unknown>;
   try {
-    record = message.requestType.fromBuffer(payload);
+    return decodeArguments(message, payload);
   } catch (err) {
     throw new KoalaError('BAD_ARGUMENTS', `arguments of ${message.name} do not decode: ${(err as Error).message}`);
   }
-  return message.requestType.fields.map((f) => record[f.name]);
 }
 
 /** Checks a method's result against its response type (a `void` method may return nothing); returns it as sent. */
@@ -90,7 +89,7 @@ export function readAnswer(env: Envelope, message: AvroMessageTypes | undefined)
   switch (env.kind) {
     case 'RESPONSE':
       // A copy of a raw payload: the envelope's is a view of a whole frame, which it would keep alive.
-      return { kind: 'value', value: message ? message.responseType.fromBuffer(env.payload) : Buffer.from(env.payload) };
+      return { kind: 'value', value: message ? decodeValue(message.responseType, env.payload) : Buffer.from(env.payload) };
     case 'REDIRECT':
       return { kind: 'redirect', position: positionType.fromBuffer(env.payload) };
     case 'ERROR': {

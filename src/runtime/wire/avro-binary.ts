@@ -1,0 +1,230 @@
+// Avro's binary encoding of the primitive types, written by hand for the wire's hot paths
+// (envelopes, and the arguments and results of most calls): varint longs, strings, bytes. Same
+// bytes as avsc; test/wire.test.ts and test/value-codec.test.ts compare them.
+
+/** The empty string map most envelopes carry: shared, so decoding allocates none. */
+export const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+export type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string; utf8Write(s: string, offset: number, length?: number): number };
+
+// ---- varints (Avro longs: zigzag, then base-128 little-endian) --------------------------------
+
+/** Writes `n` (an integer of at most 53 bits) and returns the position after it. */
+export function writeLong(buf: Buffer, pos: number, n: number): number {
+  if (n >= 0 && n < 0x4000000) {
+    // Small non-negative values (ids, budgets, lengths): 32-bit arithmetic suffices.
+    let z = n << 1;
+    while (z >= 0x80) {
+      buf[pos++] = (z & 0x7f) | 0x80;
+      z >>>= 7;
+    }
+    buf[pos++] = z;
+    return pos;
+  }
+  // Large values (epochs are ~2^50): the zigzag value split into 32-bit halves, so that each
+  // 7-bit group is still integer arithmetic.
+  const z = n >= 0 ? n * 2 : -n * 2 - 1;
+  let lo = z % 0x100000000;
+  let hi = (z - lo) / 0x100000000;
+  if (hi === 0) {
+    while (lo >= 0x80) {
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    buf[pos++] = lo;
+    return pos;
+  }
+  // 28 bits from the low half, then the remaining 4 bits of it with the high half.
+  for (let i = 0; i < 4; i++) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  hi = (hi * 16 + lo) >>> 0 === hi * 16 + lo ? hi * 16 + lo : -1;
+  if (hi < 0) return writeLongSlow(buf, pos - 4, z);
+  while (hi >= 0x80) {
+    buf[pos++] = (hi & 0x7f) | 0x80;
+    hi >>>= 7;
+  }
+  buf[pos++] = hi;
+  return pos;
+}
+
+/** Beyond 2^36 × 16 (zigzag values over 2^64 never occur; over 2^54 they are inexact anyway). */
+function writeLongSlow(buf: Buffer, pos: number, z: number): number {
+  while (z >= 0x80) {
+    buf[pos++] = (z % 0x80) | 0x80;
+    z = Math.floor(z / 0x80);
+  }
+  buf[pos++] = z;
+  return pos;
+}
+
+export function writeString(buf: Utf8Buffer, pos: number, s: string): number {
+  const n = s.length;
+  if (n < 64) {
+    // Most strings are short ASCII: one length byte, then one byte per character.
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos + 1 + i] = c;
+    }
+    if (i === n) {
+      buf[pos] = n << 1;
+      return pos + 1 + n;
+    }
+  }
+  const bytes = Buffer.byteLength(s);
+  pos = writeLong(buf, pos, bytes);
+  buf.utf8Write(s, pos, bytes);
+  return pos + bytes;
+}
+
+export function writeBytes(buf: Buffer, pos: number, b: Uint8Array): number {
+  pos = writeLong(buf, pos, b.length);
+  buf.set(b, pos);
+  return pos + b.length;
+}
+
+/**
+ * Remembers the last string read in one field (an interface or method name: the same few values
+ * arrive over and over) and returns that string again for the same bytes: comparing a few bytes
+ * costs less than creating a string, and creates no garbage.
+ */
+export class RepeatedString {
+  readonly #bytes = Buffer.alloc(64);
+  #length = -1;
+  #value = '';
+
+  read(buf: Utf8Buffer, start: number, n: number): string {
+    if (n === this.#length) {
+      const bytes = this.#bytes;
+      let i = 0;
+      while (i < n && bytes[i] === buf[start + i]) i++;
+      if (i === n) return this.#value;
+    }
+    const value = buf.utf8Slice(start, start + n);
+    if (n <= 64) {
+      buf.copy(this.#bytes, 0, start, start + n);
+      this.#length = n;
+      this.#value = value;
+    }
+    return value;
+  }
+}
+
+
+class Truncated extends Error {
+  constructor(what: string) {
+    super(`truncated data (${what})`);
+  }
+}
+
+/** Reads Avro values from a buffer (a frame, a payload); throws on anything malformed or truncated. */
+export class Reader {
+  buf: Utf8Buffer;
+  pos = 0;
+
+  constructor(buf: Buffer) {
+    this.buf = buf as Utf8Buffer;
+  }
+
+  long(): number {
+    const buf = this.buf;
+    let b: number | undefined = buf[this.pos++];
+    if (b === undefined) throw new Truncated('varint');
+    let n = b & 0x7f;
+    if (b < 0x80) return (n >>> 1) ^ -(n & 1);
+    let shift = 7;
+    // Up to 28 bits in 32-bit arithmetic, the rest in doubles (as avsc reads them).
+    while (shift < 28) {
+      b = buf[this.pos++];
+      if (b === undefined) throw new Truncated('varint');
+      n |= (b & 0x7f) << shift;
+      if (b < 0x80) return (n >>> 1) ^ -(n & 1);
+      shift += 7;
+    }
+    let z = n;
+    let scale = 2 ** 28;
+    for (let i = 4; ; i++) {
+      b = buf[this.pos++];
+      if (b === undefined) throw new Truncated('varint');
+      z += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      if (i >= 9) throw new Error('varint longer than 64 bits');
+      scale *= 128;
+    }
+    return (z % 2 ? -(z + 1) : z) / 2;
+  }
+
+  #length(what: string): number {
+    const n = this.long();
+    if (n < 0) throw new Error(`negative ${what} length`);
+    if (this.pos + n > this.buf.length) throw new Truncated(what);
+    return n;
+  }
+
+  string(): string {
+    const n = this.#length('string');
+    if (n === 0) return '';
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.utf8Slice(start, this.pos);
+  }
+
+  /** A string that usually repeats the previous one read with the same `cache`. */
+  repeated(cache: RepeatedString): string {
+    const n = this.#length('string');
+    if (n === 0) return '';
+    const start = this.pos;
+    this.pos += n;
+    return cache.read(this.buf, start, n);
+  }
+
+  bytes(): Buffer {
+    const n = this.#length('bytes');
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.subarray(start, this.pos);
+  }
+
+  boolean(): boolean {
+    const b = this.buf[this.pos++];
+    if (b === undefined) throw new Truncated('boolean');
+    return b !== 0;
+  }
+
+  float(): number {
+    if (this.pos + 4 > this.buf.length) throw new Truncated('float');
+    const v = this.buf.readFloatLE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.buf.length) throw new Truncated('double');
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** A map of strings; every entry takes at least two bytes, so no count may claim more (see avro.ts). */
+  headers(): Record<string, string> {
+    let out: Record<string, string> | undefined;
+    for (;;) {
+      let count = this.long();
+      if (count === 0) return out ?? NO_HEADERS;
+      if (count < 0) {
+        count = -count;
+        this.long(); // the block's size in bytes: we read the entries anyway
+      }
+      if (count * 2 > this.buf.length - this.pos) throw new Truncated('headers');
+      out ??= {};
+      for (let i = 0; i < count; i++) {
+        const k = this.string();
+        out[k] = this.string();
+      }
+    }
+  }
+}
+

@@ -1,0 +1,82 @@
+// Arguments and results of the primitive Avro types (most calls carry only those) are coded by
+// hand, straight into and out of frames: avsc's `encode`/`fromBuffer` allocate a Tap (and for
+// arguments a record) per call, which on a hot path costs more than the coding itself. Other types
+// go through avsc. The bytes are the same either way.
+import type { AvroMessageTypes, AvroType } from '../interface/avro.ts';
+import { Reader, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+
+export interface Encoder {
+  /** At most how many bytes `value` encodes to. */
+  bound(value: unknown): number;
+  /** Writes `value` (already checked valid for the type) at `pos`, with `bound` bytes of room; returns the position after it. */
+  write(buf: Utf8Buffer, pos: number, value: unknown): number;
+}
+
+const varint: Encoder = { bound: () => 10, write: (buf, pos, v) => writeLong(buf, pos, v as number) };
+
+const ENCODERS: Record<string, Encoder> = {
+  null: { bound: () => 0, write: (_buf, pos) => pos },
+  boolean: {
+    bound: () => 1,
+    write: (buf, pos, v) => {
+      buf[pos] = v ? 1 : 0;
+      return pos + 1;
+    },
+  },
+  int: varint,
+  long: varint,
+  float: { bound: () => 4, write: (buf, pos, v) => buf.writeFloatLE(v as number, pos) },
+  double: { bound: () => 8, write: (buf, pos, v) => buf.writeDoubleLE(v as number, pos) },
+  string: { bound: (v) => 5 + 3 * (v as string).length, write: (buf, pos, v) => writeString(buf, pos, v as string) },
+  bytes: { bound: (v) => 5 + (v as Buffer).length, write: (buf, pos, v) => writeBytes(buf, pos, v as Buffer) },
+};
+
+type Decode = (r: Reader) => unknown;
+
+const DECODERS: Record<string, Decode> = {
+  null: () => null,
+  boolean: (r) => r.boolean(),
+  int: (r) => r.long(),
+  long: (r) => r.long(),
+  float: (r) => r.float(),
+  double: (r) => r.double(),
+  string: (r) => r.string(),
+  // A copy, as avsc makes: the bytes would otherwise keep the whole frame they arrived in alive.
+  bytes: (r) => Buffer.from(r.bytes()),
+};
+
+/** The hand-written encoder for `type`, if it is a primitive type. */
+export function encoderFor(type: AvroType): Encoder | undefined {
+  return ENCODERS[type.typeName];
+}
+
+/** Decodes one whole value of `type` from `buf` (throws on truncated or trailing data). */
+export function decodeValue(type: AvroType, buf: Buffer): unknown {
+  const decode = DECODERS[type.typeName];
+  if (decode === undefined) return type.fromBuffer(buf);
+  const r = new Reader(buf);
+  const value = decode(r);
+  if (r.pos !== buf.length) throw new Error('trailing data');
+  return value;
+}
+
+const argDecoders = new WeakMap<AvroMessageTypes, readonly Decode[] | null>();
+
+/** Decodes a call's arguments, in parameter order (throws on truncated or trailing data). */
+export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unknown[] {
+  let decoders = argDecoders.get(message);
+  if (decoders === undefined) {
+    const all = message.requestType.fields.map((f) => DECODERS[f.type.typeName]);
+    decoders = all.every((d) => d !== undefined) ? (all as Decode[]) : null;
+    argDecoders.set(message, decoders);
+  }
+  if (decoders === null) {
+    const record = message.requestType.fromBuffer(payload);
+    return message.requestType.fields.map((f) => record[f.name]);
+  }
+  const r = new Reader(payload);
+  const args = new Array<unknown>(decoders.length);
+  for (let i = 0; i < decoders.length; i++) args[i] = decoders[i]!(r);
+  if (r.pos !== payload.length) throw new Error('trailing data');
+  return args;
+}
