@@ -2,6 +2,7 @@
 // in one turn fails that call only. A call from the chain that holds the actor re-enters at once
 // (reentrancy), or — for a non-reentrant interface — fails at once as a deadlock.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { batchTime } from '../util/clock.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import { callSync, isAsyncFunction, pathOf, runInCall, type CallContext } from './call-context.ts';
 
@@ -174,7 +175,7 @@ export class Activation {
 
   /** Runs a turn at once, beside the mailbox (re-entry or an interleaving method). */
   #runNow(turn: Turn): void {
-    if (turn.touch) this.lastActiveAt = Date.now();
+    if (turn.touch) this.lastActiveAt = batchTime();
     (this.#side ??= new Set()).add(turn);
     this.#watch?.(this);
     const done = (value: unknown, failed: boolean) => {
@@ -199,7 +200,7 @@ export class Activation {
       const turn = queue[this.#head]!;
       queue[this.#head++] = undefined as unknown as Turn;
       if (turn.settled) continue; // expired while waiting: its caller already has a TimeoutError
-      if (turn.touch) this.lastActiveAt = Date.now();
+      if (turn.touch) this.lastActiveAt = batchTime();
       this.#holder = turn.ctx.chain === '' ? undefined : turn.ctx.chain;
       this.#current = turn;
       try {

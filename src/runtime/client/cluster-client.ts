@@ -3,7 +3,7 @@
 import { KoalaError } from '../errors/errors.ts';
 import type { AvroProtocol } from '../interface/avro-types.ts';
 import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
-import { canonicalKey, createProxy } from '../interface/proxy.ts';
+import { canonicalKey, createProxy, type Invoker } from '../interface/proxy.ts';
 import type { ActorPlacement, HostInfo } from '../placement/protocol.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
@@ -11,6 +11,7 @@ import type { AvroMessageTypes } from '../interface/avro.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
 import type { AnswerHandler, Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
+import { decodeValue } from '../wire/value-codec.ts';
 import { serviceProxy } from '../wire/service-client.ts';
 
 export interface ClusterClientOptions {
@@ -42,11 +43,14 @@ export class ClusterClient {
   }
 
   /** A typed proxy. Deadline: `timeoutMs`, else the interface's per-method or default timeout, else the client's. */
-  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts: { timeoutMs?: number } = {}): ActorProxy<I> {
-    return createProxy(iface, id, (target, key, message, args) =>
-      this.#invoke(target, key, message, args, opts.timeoutMs ?? target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#timeoutMs),
-    );
+  getProxy<I extends ActorInterface>(iface: I, id: string | number, opts?: { timeoutMs?: number }): ActorProxy<I> {
+    const timeoutMs = opts?.timeoutMs;
+    // Proxies are made per call (`client.getProxy(I, id).m()`): without options they share one invoker.
+    return createProxy(iface, id, timeoutMs === undefined ? this.#invokeDefault : (target, key, message, args) => this.#invoke(target, key, message, args, timeoutMs));
   }
+
+  readonly #invokeDefault: Invoker = (target, key, message, args) =>
+    this.#invoke(target, key, message, args, target.options.methodTimeoutsMs?.[message.name] ?? target.options.timeoutMs ?? this.#timeoutMs);
 
   /** The interface as the cluster's hosts define it, fetched once from the gateway. */
   describe(ifaceName: string): Promise<ActorInterface> {
@@ -109,6 +113,10 @@ class Result implements AnswerHandler {
 
   answer(env: DecodedEnvelope): void {
     try {
+      if (env.kind === 'RESPONSE') {
+        this.#resolve(decodeValue(this.#message.responseType, env.payload));
+        return;
+      }
       const answer = readAnswer(env, this.#message);
       if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
       this.#resolve(answer.value);

@@ -1,5 +1,6 @@
 // A host's placement lease: registered once, renewed several times per TTL, and given up by the
 // host itself (self-fencing) before placement could grant its actors to another host.
+import { batchTime } from '../util/clock.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -36,8 +37,10 @@ export class HostLease {
   }
 
   /** False while fenced: the host must not start activations. */
+  // The batch's time (util/clock.ts): for a call, when its frame began to be handled, so stale by
+  // at most that frame's handling, far below the fencing margin.
   get valid(): boolean {
-    return !this.#fenced && Date.now() < this.#validUntil - this.#ttlMs * FENCE_MARGIN;
+    return !this.#fenced && batchTime() < this.#validUntil - this.#ttlMs * FENCE_MARGIN;
   }
 
   async start(): Promise<void> {

@@ -2,6 +2,7 @@
 // we send, matches answers to our requests, enforces deadlines and detects a dead remote.
 import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
+import { batchTime, inBatch } from '../util/clock.ts';
 import type { AvroType } from '../interface/avro.ts';
 import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import type { Envelope, EnvelopeKind } from './schemas.ts';
@@ -62,13 +63,6 @@ export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
 function budget(deadline: number, now = Date.now()): number {
   return deadline > 0 ? Math.max(1, deadline - now) : 0;
 }
-
-/**
- * While a frame is being handled: the time it arrived (a frame of a thousand calls reads the clock
- * once, not once per call). Only code that runs no user code in between uses it (decoding,
- * forwarding), so it cannot be stale by more than the frame's own decoding.
- */
-let frameTime = 0;
 
 export class Peer {
   readonly remote: PeerIdentity;
@@ -163,7 +157,7 @@ export class Peer {
     }
     const id = this.#takeId();
     const raw = env[RAW];
-    const left = budget(deadline, frameTime || Date.now());
+    const left = budget(deadline, batchTime());
     if (raw === undefined) this.#writer.writeCall('REQUEST', id, env, left, epoch, env.payload);
     else this.#writer.forwardCall('REQUEST', id, raw, left, epoch);
     this.#track(id, { iface: env.iface, key: env.key, method: env.method, deadline }, handler);
@@ -248,6 +242,13 @@ export class Peer {
 
   readonly #flushNow = () => this.#flush();
   readonly #onEnvelopeBound = (env: DecodedEnvelope) => this.#onEnvelope(env);
+  readonly #readFrame = (data: Buffer) => {
+    try {
+      readFrame(data, this.#onEnvelopeBound);
+    } catch (err) {
+      this.#protocolError(`undecodable frame: ${(err as Error).message}`);
+    }
+  };
 
   #flush(): void {
     this.#flushScheduled = false;
@@ -260,15 +261,8 @@ export class Peer {
       this.#protocolError('text frames are not part of the Koala protocol; send binary Avro envelopes');
       return;
     }
-    const outer = frameTime;
-    frameTime = Date.now();
-    try {
-      readFrame(data, this.#onEnvelopeBound);
-    } catch (err) {
-      this.#protocolError(`undecodable frame: ${(err as Error).message}`);
-    } finally {
-      frameTime = outer;
-    }
+    // One clock reading for the whole frame (see util/clock.ts): deadlines, leases, activity.
+    inBatch(this.#readFrame, data);
   }
 
   #onEnvelope(env: DecodedEnvelope): void {
@@ -279,7 +273,7 @@ export class Peer {
       case 'MESSAGE':
       case 'PUSH':
         // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
-        if (env.deadline > 0) env.deadline += frameTime;
+        if (env.deadline > 0) env.deadline += batchTime();
         this.#opts.onRequest(env, this);
         return;
       default: {
