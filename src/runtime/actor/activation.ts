@@ -232,7 +232,7 @@ export class Activation {
   }
 
   #deadlock(ctx: CallContext): KoalaError {
-    const path = ctx.parent ? pathOf(ctx.parent) : [...(ctx.origin ?? [])];
+    const path = ctx.parent ? pathOf(ctx.parent) : ctx.origin ? ctx.origin.split(' ') : [];
     const start = path.indexOf(this.identity);
     const cycle = [...(start >= 0 ? path.slice(start) : path), this.identity].join(' → ');
     return new KoalaError('DEADLOCK', `deadlock: ${cycle}; ${this.iface.name} is not reentrant, so ${this.identity} cannot take a call from the chain it is waiting on`, {

@@ -13,8 +13,11 @@ export interface CallContext {
   readonly identity: string;
   /** The turn that made this call, when it ran in this process. */
   readonly parent: CallContext | undefined;
-  /** The path of the chain before it reached this process (from the envelope), outermost first. */
-  readonly origin: readonly string[] | undefined;
+  /**
+   * The path of the chain before it reached this process, outermost first, as the envelope's
+   * `koala-path` header carries it (identities separated by spaces; split only when needed).
+   */
+  readonly origin: string | undefined;
 }
 
 // Where the current call's context lives. Synchronous code (most turns) finds it in a plain
@@ -56,7 +59,7 @@ export function isAsyncFunction(fn: Fn): boolean {
 /** Identities the chain passed through up to and including `ctx`, outermost first. */
 export function pathOf(ctx: CallContext | undefined): string[] {
   if (ctx === undefined) return [];
-  const path = ctx.parent ? pathOf(ctx.parent) : [...(ctx.origin ?? [])];
+  const path = ctx.parent ? pathOf(ctx.parent) : ctx.origin ? ctx.origin.split(' ') : [];
   path.push(ctx.identity);
   return path;
 }
@@ -73,7 +76,6 @@ export function newChainId(): string {
 /** Header that carries the chain's path across processes (identities joined by spaces). */
 export const PATH_HEADER = 'koala-path';
 
-export function pathFromHeaders(headers: Record<string, string>): string[] | undefined {
-  const raw = headers[PATH_HEADER];
-  return raw ? raw.split(' ') : undefined;
+export function originFromHeaders(headers: Record<string, string>): string | undefined {
+  return headers[PATH_HEADER] || undefined;
 }

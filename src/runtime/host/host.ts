@@ -11,13 +11,13 @@ import { loadState, prepareStateCodec, StateStores, type StateCodec } from './st
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
 import { typeForSchema, type AvroType } from '../interface/avro.ts';
-import { currentCall, newChainId, pathFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
+import { currentCall, newChainId, originFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
 import { fromErrorRecord, KoalaError, TimeoutError, toErrorRecord } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface, ActorProxy } from '../interface/interface.ts';
-import { createProxy } from '../interface/proxy.ts';
+import { createProxy, type Invoker } from '../interface/proxy.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
@@ -27,6 +27,7 @@ import type { Peer } from '../wire/peer.ts';
 import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
+import { NO_HEADERS } from '../wire/frame.ts';
 import { HostLease } from './lease.ts';
 
 export interface HostOptions {
@@ -87,6 +88,7 @@ export class Host {
   /** Stateless workers: identity → local activations, used round-robin. */
   readonly #workers = new Map<string, { pool: Worker[] }>();
   readonly #retiring = new Set<Activation>();
+  readonly #headersByTurn = new WeakMap<CallContext, Record<string, string>>();
   readonly #identity: LocalIdentity;
   readonly #pool: PeerPool;
   readonly #router: ActorRouter;
@@ -239,7 +241,7 @@ export class Host {
     } catch {
       return false;
     }
-    const ctx: CallContext = { chain: env.chain || newChainId(), deadline: env.deadline, identity: activation.identity, parent: undefined, origin: pathFromHeaders(env.headers) };
+    const ctx: CallContext = { chain: env.chain || newChainId(), deadline: env.deadline, identity: activation.identity, parent: undefined, origin: originFromHeaders(env.headers) };
     const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
     activation.enqueueTo(method, args, ctx, new ReplyTo(this, env, peer, served!.plugin.interface, message, activation.identity), served!.interleave.has(env.method));
     return true;
@@ -271,7 +273,7 @@ export class Host {
       const message = methodOf(served.plugin.interface, env.method);
       const args = decodeArgs(message, env.payload);
       const chain = env.chain || newChainId();
-      const origin = pathFromHeaders(env.headers);
+      const origin = originFromHeaders(env.headers);
       const interleave = served.interleave.has(env.method);
       for (;;) {
         const worker = served.maxLocal > 0 ? await this.#worker(served, env.key) : undefined;
@@ -596,16 +598,22 @@ export class Host {
    * caller. A call to an actor already active on this host runs in-process, without encoding: its
    * arguments and result are passed by reference (treat them as immutable).
    */
-  proxy<I extends ActorInterface>(iface: I, id: string | number, opts: ProxyOptions = {}): ActorProxy<I> {
-    return createProxy(iface, id, (target, key, message, args) => {
-      const caller = currentCall();
-      const served = this.#served.get(target.name);
-      if (served !== undefined && served.maxLocal === 0) {
-        const local = this.#activations.live(`${target.name}/${key}`);
-        if (local !== undefined) return this.#callLocal(local, served, message, args, caller, opts.timeoutMs);
-      }
-      return this.#callRouted(target, key, message, args, caller, opts.timeoutMs);
-    });
+  proxy<I extends ActorInterface>(iface: I, id: string | number, opts?: ProxyOptions): ActorProxy<I> {
+    const timeoutMs = opts?.timeoutMs;
+    // Actors make a proxy per call (`this.getProxy(I, id).m()`): without options they share one invoker.
+    return createProxy(iface, id, timeoutMs === undefined ? this.#invokeFromActor : (target, key, message, args) => this.#invoke(target, key, message, args, timeoutMs));
+  }
+
+  readonly #invokeFromActor: Invoker = (target, key, message, args) => this.#invoke(target, key, message, args, undefined);
+
+  #invoke(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], timeoutMs: number | undefined): Promise<unknown> {
+    const caller = currentCall();
+    const served = this.#served.get(target.name);
+    if (served !== undefined && served.maxLocal === 0) {
+      const local = this.#activations.liveAt(target.name, key);
+      if (local !== undefined) return this.#callLocal(local, served, message, args, caller, timeoutMs);
+    }
+    return this.#callRouted(target, key, message, args, caller, timeoutMs);
   }
 
   #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, what: () => string): number {
@@ -647,10 +655,20 @@ export class Host {
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, () => `${target.name}/${key}.${message.name}`);
-    const headers: Record<string, string> = caller ? { [PATH_HEADER]: pathOf(caller).join(' ') } : {};
+    const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
     return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
   }
+  /**
+   * The `koala-path` header of calls made by the turn `caller`: the same for all its calls (a
+   * turn that fans out makes thousands), so it is built once per turn.
+   */
+  #pathHeaders(caller: CallContext): Record<string, string> {
+    let headers = this.#headersByTurn.get(caller);
+    if (headers === undefined) this.#headersByTurn.set(caller, (headers = { [PATH_HEADER]: pathOf(caller).join(' ') }));
+    return headers;
+  }
+
 }
 
 /** Answers a call the host took on its short path: the result encoded into the answer frame, or the typed error. */

@@ -3,7 +3,8 @@
 import { KoalaError } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import { encodeArgs, readAnswer } from '../wire/rpc.ts';
+import { checkArgs, encodeArgs, readAnswer } from '../wire/rpc.ts';
+import { decodeValue } from '../wire/value-codec.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import type { DecodedEnvelope } from '../wire/frame.ts';
@@ -53,6 +54,56 @@ class PositionCache {
   forget(iface: string, key: string, position: Position): void {
     const keys = this.#byIface.get(iface);
     if (keys?.get(key) === position) keys.delete(key);
+  }
+}
+
+/** What a caller gives `call` besides the target, method and arguments. */
+export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
+
+/** The answer to a call sent on `call`'s short path. */
+class CallResult implements AnswerHandler {
+  readonly #router: ActorRouter;
+  readonly #target: ActorInterface;
+  readonly #message: AvroMessageTypes;
+  readonly #args: readonly unknown[];
+  readonly #env: CallEnvelope;
+  readonly #position: Position;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (err: Error) => void;
+
+  constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+    this.#router = router;
+    this.#target = target;
+    this.#message = message;
+    this.#args = args;
+    this.#env = env;
+    this.#position = position;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  answer(answer: DecodedEnvelope): void {
+    try {
+      if (answer.kind === 'RESPONSE') {
+        this.#resolve(decodeValue(this.#message.responseType, answer.payload));
+        return;
+      }
+      if (answer.kind === 'REDIRECT' || (answer.kind === 'ERROR' && refusedUnrun(answer))) {
+        // The cached position was stale: the general path asks placement (or follows the redirect) and retries.
+        this.#router.stale(this.#target.name, this.#env.key, this.#position, answer);
+        this.#router.callSlow(this.#target, this.#message, this.#args, this.#env).then(this.#resolve, this.#reject);
+        return;
+      }
+      readAnswer(answer, this.#message); // throws the typed error
+    } catch (err) {
+      this.#reject(err as Error);
+    }
+  }
+
+  fail(err: Error): void {
+    // Sent, and then the connection died: the call may have run, so it is not retried.
+    this.#router.stale(this.#target.name, this.#env.key, this.#position, undefined);
+    this.#reject(err);
   }
 }
 
@@ -186,8 +237,29 @@ export class ActorRouter {
   /**
    * A typed call through the router: encodes the arguments, sends, decodes the answer (or throws
    * its typed error). One-way messages resolve at once; their failures go to `onOneWayError`.
+   * Steady state (position cached, connection open) takes a short path: the arguments are encoded
+   * straight into the frame and the answer decoded in its handler, with one Promise per call.
    */
-  async call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>, onOneWayError?: (err: Error) => void): Promise<unknown> {
+  call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void): Promise<unknown> {
+    const position = message.oneWay ? undefined : this.#positions.get(target.name, env.key);
+    const local = this.#opts.local;
+    if (position !== undefined && (local === undefined || (position.host !== local.hostId && !local.statelessHere(target.name)))) {
+      const peer = this.#opts.pool.ready(position.address);
+      if (peer !== undefined && !peer.closed) {
+        try {
+          checkArgs(target, message, args);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        const outgoing = { iface: target.name, key: env.key, method: message.name, chain: env.chain, deadline: env.deadline, epoch: position.epoch, headers: env.headers };
+        return new Promise((resolve, reject) => peer.requestArgs(outgoing, message.requestType.fields, args, new CallResult(this, target, message, args, env, position, resolve, reject)));
+      }
+    }
+    return this.callSlow(target, message, args, env, onOneWayError);
+  }
+
+  /** `call`'s general path: placement lookups, dialling, redirects, retries. */
+  async callSlow(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void): Promise<unknown> {
     const outgoing: Outgoing = { ...env, iface: target.name, method: message.name, epoch: 0, payload: encodeArgs(target, message, args) };
     if (message.oneWay) {
       void this.forward(outgoing).catch((err: Error) => onOneWayError?.(err));
