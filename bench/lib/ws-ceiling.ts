@@ -29,7 +29,7 @@ export async function startCeiling(hops: 1 | 2): Promise<Ceiling> {
       pids.relay = relay.proc.pid ?? 0;
       url = relay.ready.url;
     }
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, generateMask: (mask: Buffer) => void mask.fill(0) });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

@@ -23,7 +23,7 @@ if (mode === 'server') {
     });
   });
 } else if (mode === 'relay') {
-  const upstream = new WebSocket(upstreamUrl!, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+  const upstream = new WebSocket(upstreamUrl!, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, generateMask: (mask: Buffer) => void mask.fill(0) });
   await new Promise<void>((resolve, reject) => {
     upstream.once('open', () => resolve());
     upstream.once('error', reject);

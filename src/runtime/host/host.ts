@@ -665,7 +665,8 @@ export class Host {
    */
   #pathHeaders(caller: CallContext): Record<string, string> {
     let headers = this.#headersByTurn.get(caller);
-    if (headers === undefined) this.#headersByTurn.set(caller, (headers = { [PATH_HEADER]: pathOf(caller).join(' ') }));
+    // Frozen: the frame writer then knows it cannot change and reuses its encoding.
+    if (headers === undefined) this.#headersByTurn.set(caller, (headers = Object.freeze({ [PATH_HEADER]: pathOf(caller).join(' ') })));
     return headers;
   }
 

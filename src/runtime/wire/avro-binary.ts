@@ -208,23 +208,65 @@ export class Reader {
     return v;
   }
 
-  /** A map of strings; every entry takes at least two bytes, so no count may claim more (see avro.ts). */
-  headers(): Record<string, string> {
-    let out: Record<string, string> | undefined;
+  /**
+   * A map of strings; every entry takes at least two bytes, so no count may claim more (see
+   * avro.ts). With `cache`, a map whose bytes repeat the previous one's is that same (frozen) object.
+   */
+  headers(cache?: RepeatedMap): Record<string, string> {
+    if (this.buf[this.pos] === 0) {
+      this.pos++;
+      return NO_HEADERS;
+    }
+    const start = this.pos;
+    const seen = cache === undefined ? 0 : cache.match(this.buf, start);
+    if (seen > 0) {
+      this.pos += seen;
+      return cache!.value;
+    }
+    const out: Record<string, string> = {};
     for (;;) {
       let count = this.long();
-      if (count === 0) return out ?? NO_HEADERS;
+      if (count === 0) break;
       if (count < 0) {
         count = -count;
         this.long(); // the block's size in bytes: we read the entries anyway
       }
       if (count * 2 > this.buf.length - this.pos) throw new Truncated('headers');
-      out ??= {};
       for (let i = 0; i < count; i++) {
         const k = this.string();
         out[k] = this.string();
       }
     }
+    Object.freeze(out);
+    cache?.remember(this.buf, start, this.pos, out);
+    return out;
   }
 }
 
+/** The last string map read in one field, by its bytes (the headers of a turn's fan-out repeat). */
+export class RepeatedMap {
+  readonly #bytes = Buffer.alloc(256);
+  #length = 0;
+  #value: Record<string, string> = NO_HEADERS;
+
+  /** The length of the remembered map if `buf` holds its bytes at `start`, else 0. */
+  match(buf: Buffer, start: number): number {
+    const n = this.#length;
+    if (n === 0 || start + n > buf.length) return 0;
+    const bytes = this.#bytes;
+    for (let i = 0; i < n; i++) if (bytes[i] !== buf[start + i]) return 0;
+    return n;
+  }
+
+  /** The remembered map. */
+  get value(): Record<string, string> {
+    return this.#value;
+  }
+
+  remember(buf: Buffer, start: number, end: number, value: Record<string, string>): void {
+    if (end - start > this.#bytes.length) return;
+    buf.copy(this.#bytes, 0, start, end);
+    this.#length = end - start;
+    this.#value = value;
+  }
+}

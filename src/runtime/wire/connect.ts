@@ -19,10 +19,20 @@ const refuseRequests: RequestHandler = (env, peer) => {
   replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', 'this side of the connection serves no requests'));
 };
 
+/**
+ * Masking protects HTTP intermediaries from bytes a hostile *browser page* chooses; connections
+ * made by Koala's own processes carry no such bytes, so they use an all-zero mask, which `ws`
+ * recognises and skips (the frame still says "masked", as the protocol wants). Browsers always
+ * mask with random keys, whatever the server.
+ */
+const ZERO_MASK = (mask: Buffer): void => {
+  mask.fill(0);
+};
+
 export function connect(url: string, opts: ConnectOptions): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: timeoutMs, ...opts.tls });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: timeoutMs, generateMask: ZERO_MASK, ...opts.tls });
     const fail = (err: Error) => {
       ws.terminate();
       reject(err instanceof KoalaError ? err : new KoalaError('UNREACHABLE', `cannot reach ${url}: ${err.message}`));

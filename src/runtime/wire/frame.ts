@@ -8,7 +8,7 @@
 // Decoded payloads are views of the frame (ws hands every frame out as its own buffer), and a
 // decoded call remembers where its fields lie so that a gateway can forward it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
-import { NO_HEADERS, Reader, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -71,6 +71,9 @@ function kindIndex(kind: EnvelopeKind): number {
 
 export class FrameWriter {
   #buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
+  /** The last (frozen, so unchanging) headers object written, and its bytes. */
+  #lastHeaders: Record<string, string> | undefined;
+  #lastHeadersBytes = Buffer.alloc(0);
   #pos = 0;
   #count = 0;
 
@@ -198,6 +201,9 @@ export class FrameWriter {
   #writeHeaders(pos: number, headers: Record<string, string>): number {
     const buf = this.#buf;
     if (headers !== NO_HEADERS) {
+      // The calls of one turn share one headers object: its bytes are copied, not encoded again.
+      if (headers === this.#lastHeaders) return pos + this.#lastHeadersBytes.copy(buf, pos);
+      const start = pos;
       const keys = Object.keys(headers);
       if (keys.length > 0) {
         pos = writeLong(buf, pos, keys.length);
@@ -206,6 +212,12 @@ export class FrameWriter {
           pos = writeString(buf, pos, headers[k]!);
         }
       }
+      buf[pos++] = 0;
+      if (Object.isFrozen(headers)) {
+        this.#lastHeaders = headers;
+        this.#lastHeadersBytes = Buffer.from(buf.subarray(start, pos));
+      }
+      return pos;
     }
     buf[pos] = 0;
     return pos + 1;
@@ -286,6 +298,9 @@ function checkFields(f: CallFields, id: number, deadline: number, epoch: number,
 
 const ifaceNames = new RepeatedString();
 const methodNames = new RepeatedString();
+// The calls of one turn's fan-out share their chain and their `koala-path` header.
+const chains = new RepeatedString();
+const headerMaps = new RepeatedMap();
 
 // ---- reading ---------------------------------------------------------------------------------
 
@@ -304,12 +319,12 @@ function readEnvelope(r: Reader, frame: Buffer): DecodedEnvelope {
   const iface = r.repeated(ifaceNames);
   const key = r.string();
   const method = r.repeated(methodNames);
-  const chain = r.string();
+  const chain = r.repeated(chains);
   const routeEnd = r.pos;
   const deadline = r.long();
   const epoch = r.long();
   const tailStart = r.pos;
-  const headers = r.headers();
+  const headers = r.headers(headerMaps);
   const payload = r.bytes();
   // Only calls are ever forwarded: answers need no span.
   const raw = k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO ? undefined : { frame, routeStart, routeEnd, tailStart, end: r.pos };
