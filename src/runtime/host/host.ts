@@ -79,6 +79,8 @@ const reminderNameType = typeForSchema<string>('string');
 /** How often calls in progress are checked against their deadlines (so at most this late). */
 const DEADLINE_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 30_000;
+/** Deactivations run at once during a stop (each may write state and release its position). */
+const DEACTIVATE_CONCURRENCY = 256;
 
 export class Host {
   readonly id: string;
@@ -588,7 +590,14 @@ export class Host {
   }
 
   async #deactivateAll(release: boolean): Promise<void> {
-    await Promise.all(this.#allActivations().map((a) => this.#deactivate(a, release)));
+    // A bounded number at a time: a million deactivations started at once would hold a million
+    // pending promise chains, and collecting them cost more than the deactivations (21 s vs 4 s).
+    const all = this.#allActivations();
+    let next = 0;
+    const lane = async () => {
+      while (next < all.length) await this.#deactivate(all[next++]!, release);
+    };
+    await Promise.all(Array.from({ length: Math.min(DEACTIVATE_CONCURRENCY, all.length) }, lane));
   }
 
   // ---- outgoing calls ------------------------------------------------------------------------
