@@ -6,7 +6,9 @@
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
 import { interleaved, median, perSecond, ratio, sampleThroughput, type Throughput } from '../lib/measure.ts';
+import { cpuTimes } from '../lib/proc-cpu.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
+import { readRunState } from '../../src/runtime/supervisor/run-state.ts';
 import { pipelined, startRealCluster, type BenchCluster } from './real-cluster.ts';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
@@ -30,6 +32,20 @@ const start = (provider: 'embedded' | 'consul') => async () => {
   const cluster = await startRealCluster(manifestFor(provider));
   return { ...cluster, close: cluster.stop };
 };
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const callsIn = (parts: readonly Throughput[]) => parts.reduce((n, p) => n + p.calls, 0);
+
+/** CPU ms used so far by the cluster's processes (Consul's agent included) and by this process (its client). */
+function clusterCpuMs(cluster: BenchCluster): number {
+  let ms = 0;
+  for (const p of readRunState(cluster.dir)?.processes ?? []) {
+    const t = cpuTimes(p.pid);
+    ms += t.userMs + t.systemMs;
+  }
+  const self = process.cpuUsage();
+  return ms + (self.user + self.system) / 1000;
+}
 
 /** Share of the activations on the busiest host (0.5 = an even split over the two hosts). */
 async function busiestShare(cluster: BenchCluster): Promise<number> {
@@ -56,16 +72,22 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       return () => ping(cluster)(n++ % activationCount);
     };
     const calls = { embedded: steady(embedded), consul: steady(consul) };
-    for (const call of Object.values(calls)) await sampleThroughput(call, IN_FLIGHT, 300);
+    for (const call of Object.values(calls)) await sampleThroughput(call, IN_FLIGHT, seconds >= 1 ? 1000 : 300);
     // Many short paired slices: the machine's load changes within seconds, so the ratio is the
     // median of each pair's ratio (a burst of other work spoils one pair, not the figure).
-    const rounds = seconds >= 1 ? 8 : 1;
+    const rounds = seconds >= 1 ? 12 : 1;
     const slice = Math.max(250, (seconds * 1000) / 2 / rounds);
     const rate = { embedded: [] as Throughput[], consul: [] as Throughput[] };
-    await interleaved(rounds, {
-      embedded: async () => void rate.embedded.push(await sampleThroughput(calls.embedded, IN_FLIGHT, slice)),
-      consul: async () => void rate.consul.push(await sampleThroughput(calls.consul, IN_FLIGHT, slice)),
-    });
+    // Beside throughput, the CPU each cluster's processes (and this client) spend per call: the
+    // cost itself, which the machine's other load does not change the way it changes throughput.
+    const cpu = { embedded: 0, consul: 0 };
+    const measured = async (name: 'embedded' | 'consul', cluster: BenchCluster) => {
+      const before = clusterCpuMs(cluster);
+      const t = await sampleThroughput(calls[name], IN_FLIGHT, slice);
+      cpu[name] += clusterCpuMs(cluster) - before;
+      rate[name].push(t);
+    };
+    await interleaved(rounds, { embedded: () => measured('embedded', embedded), consul: () => measured('consul', consul) });
     const embeddedCalls = perSecond(rate.embedded);
     const consulCalls = perSecond(rate.consul);
     return {
@@ -74,6 +96,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       embeddedCallsPerSec: embeddedCalls,
       consulCallsPerSec: consulCalls,
       steadyStateRatio: ratio(median(rate.consul.map((c, i) => c.calls / c.ms / (rate.embedded[i]!.calls / rate.embedded[i]!.ms))), 1),
+      embeddedCpuUsPerCall: round2((cpu.embedded * 1000) / callsIn(rate.embedded)),
+      consulCpuUsPerCall: round2((cpu.consul * 1000) / callsIn(rate.consul)),
       embeddedBusiestHostShare: await busiestShare(embedded),
       consulBusiestHostShare: await busiestShare(consul),
     };
