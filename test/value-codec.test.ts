@@ -20,9 +20,9 @@ const SAMPLES: Record<string, unknown[]> = {
   bytes: [Buffer.alloc(0), Buffer.from([0, 1, 255]), Buffer.alloc(200, 7)],
 };
 
-function answerOf(frame: Buffer): DecodedEnvelope {
+function answerOf(frame: Buffer, spans = false): DecodedEnvelope {
   const out: DecodedEnvelope[] = [];
-  readFrame(frame, (e) => out.push(e));
+  readFrame(frame, (e) => out.push(e), spans);
   return out[0]!;
 }
 
@@ -98,7 +98,9 @@ test('a forwarded call is the original with a new id, deadline and epoch, byte f
   };
   const writer = new FrameWriter();
   writer.write(original);
-  const received = answerOf(writer.take());
+  t.is(answerOf(writer.take())[RAW], undefined, 'no span unless asked for');
+  writer.write(original);
+  const received = answerOf(writer.take(), true);
   t.truthy(received[RAW]);
   writer.forwardCall('REQUEST', 3, received[RAW]!, 900, 1_763_000_000_000_123);
   const forwarded = writer.take();
@@ -110,7 +112,7 @@ test('answers are lean: kind, id and payload, nothing else; they carry no span',
   writer.writeAnswer('ERROR', 12, Buffer.from('boom'));
   const frame = writer.take();
   t.is(frame.length, 2 + 7 + 5);
-  const env = answerOf(frame);
+  const env = answerOf(frame, true);
   t.like(env, { kind: 'ERROR', id: 12, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0 });
   t.is(env[RAW], undefined);
 });

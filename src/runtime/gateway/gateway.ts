@@ -90,7 +90,7 @@ export class Gateway {
     this.#router = new ActorRouter({ placement: opts.placement, pool: this.#pool });
     this.#services = new ServiceTable().add(GatewayInterface, new GatewayService(opts.placement, () => this.#sessions));
     this.#catalog = new InterfaceCatalog(opts.placement);
-    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => this.#onRequest(env, peer), log: opts.log.warn });
+    this.#publicWire = WireServer.forUpgrades({ identity: opts.identity, onRequest: (env, peer) => this.#onRequest(env, peer), spans: true, log: opts.log.warn });
   }
 
   /** Where clients connect: `ws://host:port` (or `wss://` with TLS). */
@@ -117,7 +117,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { settings, root } = this.#opts;
-    const internal = (this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => this.#onRequest(env, peer), log: this.#opts.log.warn }));
+    const internal = (this.#internal = await WireServer.listen({ identity: this.#opts.identity, host: settings.host, port: 0, onRequest: (env, peer) => this.#onRequest(env, peer), spans: true, log: this.#opts.log.warn }));
     this.#sessions = new SessionServer({
       settings,
       cluster: this.#opts.identity.cluster,

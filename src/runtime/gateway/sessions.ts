@@ -191,7 +191,7 @@ export class SessionServer {
       iface: binding.iface,
       key: binding.key,
       claims: binding.claims,
-      peer: new Peer(ws, { node: binding.session, role: 'session', cluster: this.#opts.cluster }, { onRequest: (env) => this.#onEnvelope(session, env), log: this.#opts.log.debug }),
+      peer: new Peer(ws, { node: binding.session, role: 'session', cluster: this.#opts.cluster }, { onRequest: (env) => this.#onEnvelope(session, env), spans: true, log: this.#opts.log.debug }),
       inFlight: 0,
       tokens: settings.limits.ratePerSecond,
       refilledAt: now,

@@ -129,6 +129,13 @@ export class Reader {
     this.buf = buf as Utf8Buffer;
   }
 
+  /** Starts over on `buf` (a reader reused for many small values allocates nothing per value). */
+  reset(buf: Buffer): this {
+    this.buf = buf as Utf8Buffer;
+    this.pos = 0;
+    return this;
+  }
+
   long(): number {
     const buf = this.buf;
     let b: number | undefined = buf[this.pos++];

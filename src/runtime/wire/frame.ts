@@ -41,7 +41,7 @@ export const RAW: unique symbol = Symbol('koala.wire.raw');
 
 /** A decoded envelope: the Envelope fields, plus where it came from. */
 export interface DecodedEnvelope extends Envelope {
-  /** Calls only (answers are never forwarded). */
+  /** Calls read with `spans` only (answers are never forwarded). */
   [RAW]: RawSpan | undefined;
 }
 
@@ -304,13 +304,16 @@ const headerMaps = new RepeatedMap();
 
 // ---- reading ---------------------------------------------------------------------------------
 
-/** Splits a frame back into envelopes. Throws on a truncated or malformed frame. */
-export function readFrame(frame: Buffer, onEnvelope: (env: DecodedEnvelope) => void): void {
+/**
+ * Splits a frame back into envelopes. Throws on a truncated or malformed frame. With `spans`, each
+ * call remembers where its fields lie (for forwarding it by copying bytes).
+ */
+export function readFrame(frame: Buffer, onEnvelope: (env: DecodedEnvelope) => void, spans = false): void {
   const r = new Reader(frame);
-  while (r.pos < frame.length) onEnvelope(readEnvelope(r, frame));
+  while (r.pos < frame.length) onEnvelope(readEnvelope(r, frame, spans));
 }
 
-function readEnvelope(r: Reader, frame: Buffer): DecodedEnvelope {
+function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope {
   const k = r.long();
   const kind = ENVELOPE_KINDS[k];
   if (kind === undefined) throw new Error(`invalid envelope kind index ${k}`);
@@ -327,6 +330,6 @@ function readEnvelope(r: Reader, frame: Buffer): DecodedEnvelope {
   const headers = r.headers(headerMaps);
   const payload = r.bytes();
   // Only calls are ever forwarded: answers need no span.
-  const raw = k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO ? undefined : { frame, routeStart, routeEnd, tailStart, end: r.pos };
+  const raw = spans && (k < ANSWER_KINDS_FROM || k >= ANSWER_KINDS_TO) ? { frame, routeStart, routeEnd, tailStart, end: r.pos } : undefined;
   return { kind, id, iface, key, method, chain, deadline, epoch, headers, payload, [RAW]: raw };
 }

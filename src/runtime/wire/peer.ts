@@ -20,6 +20,8 @@ export interface PeerOptions {
   /** Ping interval; a peer that misses a whole interval is considered dead. */
   heartbeatMs?: number;
   log?: (line: string) => void;
+  /** Keep where each received call's bytes lie, so that it can be forwarded by copying them (a gateway). */
+  spans?: boolean;
   /** Frames that arrived before the Peer existed (right behind the handshake); handled first. */
   early?: readonly { data: Buffer; isBinary: boolean }[];
 }
@@ -244,7 +246,7 @@ export class Peer {
   readonly #onEnvelopeBound = (env: DecodedEnvelope) => this.#onEnvelope(env);
   readonly #readFrame = (data: Buffer) => {
     try {
-      readFrame(data, this.#onEnvelopeBound);
+      readFrame(data, this.#onEnvelopeBound, this.#opts.spans === true);
     } catch (err) {
       this.#protocolError(`undecodable frame: ${(err as Error).message}`);
     }

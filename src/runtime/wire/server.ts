@@ -14,6 +14,8 @@ export interface WireServerOptions {
   host: string;
   port: number;
   onRequest: RequestHandler;
+  /** Peers keep received calls' byte spans, to forward them by copying (see PeerOptions.spans). */
+  spans?: boolean;
   onPeer?: (peer: Peer) => void;
   log?: (line: string) => void;
 }
@@ -69,7 +71,7 @@ export class WireServer {
           ws.close(1001, 'shutting down');
           return;
         }
-        const peer = new Peer(ws, remote, { onRequest: opts.onRequest, ...(opts.log ? { log: opts.log } : {}) });
+        const peer = new Peer(ws, remote, { onRequest: opts.onRequest, spans: opts.spans === true, ...(opts.log ? { log: opts.log } : {}) });
         this.#peers.add(peer);
         peer.onClose(() => this.#peers.delete(peer));
         opts.onPeer?.(peer);

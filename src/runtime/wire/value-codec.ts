@@ -33,6 +33,9 @@ const ENCODERS: Record<string, Encoder> = {
 
 type Decode = (r: Reader) => unknown;
 
+/** One reader for all decoding here: decoding is synchronous and runs no other code, so it is never shared. */
+const reader = new Reader(Buffer.alloc(0));
+
 const DECODERS: Record<string, Decode> = {
   null: () => null,
   boolean: (r) => r.boolean(),
@@ -54,7 +57,7 @@ export function encoderFor(type: AvroType): Encoder | undefined {
 export function decodeValue(type: AvroType, buf: Buffer): unknown {
   const decode = DECODERS[type.typeName];
   if (decode === undefined) return type.fromBuffer(buf);
-  const r = new Reader(buf);
+  const r = reader.reset(buf);
   const value = decode(r);
   if (r.pos !== buf.length) throw new Error('trailing data');
   return value;
@@ -74,7 +77,7 @@ export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unk
     const record = message.requestType.fromBuffer(payload);
     return message.requestType.fields.map((f) => record[f.name]);
   }
-  const r = new Reader(payload);
+  const r = reader.reset(payload);
   const args = new Array<unknown>(decoders.length);
   for (let i = 0; i < decoders.length; i++) args[i] = decoders[i]!(r);
   if (r.pos !== payload.length) throw new Error('trailing data');
