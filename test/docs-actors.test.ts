@@ -71,6 +71,17 @@ async function timed(fn: () => Promise<unknown>): Promise<[unknown, number]> {
   }
 }
 
+/** Whether the actor's file is there and complete (`writeFile` creates it before it fills it). */
+async function savedWhole(identity: string): Promise<boolean> {
+  if (!existsSync(fileOf(identity))) return false;
+  try {
+    await saved(identity);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function saved(identity: string): Promise<unknown> {
   return JSON.parse(await readFile(fileOf(identity), 'utf8'));
 }
@@ -254,7 +265,7 @@ test('lifecycle: idle deactivation runs onDeactivate; the next call activates ag
   t.is(await counter.visit(), 1);
   t.is(await counter.visit(), 2);
   const lastCall = Date.now();
-  await waitFor('idle deactivation', () => existsSync(fileOf('ICounter/idle')), 5000);
+  await waitFor('idle deactivation', () => savedWhole('ICounter/idle'), 5000);
   t.true(Date.now() - lastCall >= 900, 'not before idleTimeoutMs (1 s)');
   t.deepEqual(await saved('ICounter/idle'), { visits: 2, loads: 1 });
   t.is(await counter.visit(), 3);
@@ -280,7 +291,7 @@ test('lifecycle: deactivateOnIdle() deactivates right after the turn', async (t)
   t.is(await counter.visit(), 1);
   await counter.close();
   const closed = Date.now();
-  await waitFor('deactivation on request', () => existsSync(fileOf('ICounter/closing')), 3000);
+  await waitFor('deactivation on request', () => savedWhole('ICounter/closing'), 3000);
   t.true(Date.now() - closed < 600, 'well before the 1 s idle timeout');
   t.deepEqual(await saved('ICounter/closing'), { visits: 1, loads: 1 });
 });

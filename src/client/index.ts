@@ -222,7 +222,9 @@ export class KoalaSession {
 
   #onEnvelope(env: Envelope): void {
     if (env.kind === 'PUSH') {
-      for (const listener of this.#push) listener(env.payload);
+      // A copy: the payload is a view of the whole frame it came in, which a kept push would keep alive.
+      const data = Buffer.from(env.payload);
+      for (const listener of this.#push) listener(data);
       return;
     }
     if (env.id === 0) {
