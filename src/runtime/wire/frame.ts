@@ -5,8 +5,9 @@
 // avsc's encoding of ENVELOPE_SCHEMA; test/wire.test.ts checks that). avsc's generic codec costs
 // an object per header map, a copy per payload and a string re-encoding per forwarded field; on the
 // path client → gateway → host every call is coded eight times, so that is most of a call's CPU.
-// Decoded payloads are views of the frame (ws hands every frame out as its own buffer), and a
-// decoded call remembers where its fields lie so that a gateway can forward it by copying bytes.
+// Decoded payloads are views of the frame, not copies: what keeps one beyond the call it came
+// with copies it (argument and result decoding do). A decoded call can also remember where its
+// fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
 import { NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { encoderFor } from './value-codec.ts';
@@ -98,10 +99,24 @@ export class FrameWriter {
     this.writeCall(env.kind, env.id, env, env.deadline, env.epoch, env.payload);
   }
 
-  /** Appends a call-shaped envelope whose payload is `payload`, or `type`'s encoding of `value`. */
-  writeCall(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer): void;
-  writeCall<T>(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: undefined, type: AvroType<T>, value: T): void;
-  writeCall<T>(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined, type?: AvroType<T>, value?: T): void {
+  /** Appends a call-shaped envelope (any kind) with `payload`. Throws (batch intact) if a field has the wrong type. */
+  writeCall(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer): void {
+    const pos = this.#callHead(kind, id, f, deadline, epoch, payload);
+    this.#pos = writeBytes(this.#buf, pos, payload);
+    this.#count++;
+  }
+
+  /**
+   * Appends a REQUEST or ONEWAY whose payload is a method's arguments, each encoded in place with
+   * its parameter's type (the encoding of the method's request record, without building one).
+   * Check the arguments first (`checkArgs`): an invalid one may encode to garbage.
+   */
+  writeArgs(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, params: readonly { readonly type: AvroType }[], args: readonly unknown[]): void {
+    this.#encodePayload(this.#callHead(kind, id, f, deadline, epoch, undefined), undefined, args, params);
+  }
+
+  /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
+  #callHead(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined): number {
     const k = kindIndex(kind);
     checkFields(f, id, deadline, epoch, payload);
     const strings = f.iface.length + f.key.length + f.method.length + f.chain.length;
@@ -116,35 +131,7 @@ export class FrameWriter {
     pos = writeString(buf, pos, f.chain);
     pos = writeLong(buf, pos, deadline);
     pos = writeLong(buf, pos, epoch);
-    pos = this.#writeHeaders(pos, f.headers);
-    if (payload !== undefined) {
-      this.#pos = writeBytes(this.#buf, pos, payload);
-      this.#count++;
-    } else this.#encodePayload(pos, type!, value as T, undefined);
-  }
-
-  /**
-   * Appends a REQUEST or ONEWAY whose payload is a method's arguments, each encoded in place with
-   * its parameter's type (the encoding of the method's request record, without building one).
-   * Check the arguments first (`checkArgs`): an invalid one may encode to garbage.
-   */
-  writeArgs(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, params: readonly { readonly type: AvroType }[], args: readonly unknown[]): void {
-    const k = kindIndex(kind);
-    checkFields(f, id, deadline, epoch, undefined);
-    const strings = f.iface.length + f.key.length + f.method.length + f.chain.length;
-    this.#reserve(FIXED_BOUND + 3 * strings + headersBound(f.headers));
-    const buf = this.#buf;
-    let pos = this.#pos;
-    buf[pos++] = k << 1;
-    pos = writeLong(buf, pos, id);
-    pos = writeString(buf, pos, f.iface);
-    pos = writeString(buf, pos, f.key);
-    pos = writeString(buf, pos, f.method);
-    pos = writeString(buf, pos, f.chain);
-    pos = writeLong(buf, pos, deadline);
-    pos = writeLong(buf, pos, epoch);
-    pos = this.#writeHeaders(pos, f.headers);
-    this.#encodePayload(pos, undefined, args, params);
+    return this.#writeHeaders(pos, f.headers);
   }
 
   /**
