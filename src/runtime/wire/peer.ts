@@ -109,9 +109,9 @@ export class Peer {
   }
 
   /**
-   * Sends a request; `handler` hears its answer, or the error (closed connection, deadline). The
-   * callback form of `request` for hot paths: no Promise per call. Throws if `env` does not encode
-   * (nothing is then sent or pending).
+   * Sends a request; `handler` hears its answer, or the error (closed connection, deadline, an
+   * envelope that does not encode: then nothing is sent or pending). The callback form of
+   * `request` for hot paths: no Promise per call.
    */
   requestTo(env: Outgoing, handler: AnswerHandler): void {
     if (this.#closed) {
@@ -125,7 +125,7 @@ export class Peer {
       handler.fail(err as Error);
       return;
     }
-    this.#track(id, env, handler);
+    this.#track(id, handler, env.deadline, env);
   }
 
   /**
@@ -145,7 +145,7 @@ export class Peer {
       return;
     }
     if (handler === undefined) this.#scheduleFlush();
-    else this.#track(id, env, handler);
+    else this.#track(id, handler, env.deadline, env);
   }
 
   /**
@@ -162,8 +162,7 @@ export class Peer {
     const left = budget(deadline, batchTime());
     if (raw === undefined) this.#writer.writeCall('REQUEST', id, env, left, epoch, env.payload);
     else this.#writer.forwardCall('REQUEST', id, raw, left, epoch);
-    this.#track(id, { iface: env.iface, key: env.key, method: env.method, deadline }, handler);
-    this.#scheduleFlush();
+    this.#track(id, handler, deadline, env);
   }
 
   #takeId(): number {
@@ -172,9 +171,9 @@ export class Peer {
     return id;
   }
 
-  #track(id: number, env: { iface: string; key: string; method: string; deadline: number }, handler: AnswerHandler): void {
-    this.#pending.set(id, { handler, deadline: env.deadline, iface: env.iface, key: env.key, method: env.method });
-    if (env.deadline > 0 && this.#sweeper === undefined) {
+  #track(id: number, handler: AnswerHandler, deadline: number, target: { iface: string; key: string; method: string }): void {
+    this.#pending.set(id, { handler, deadline, iface: target.iface, key: target.key, method: target.method });
+    if (deadline > 0 && this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
     }
     this.#scheduleFlush();
