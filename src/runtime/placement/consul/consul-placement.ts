@@ -10,6 +10,8 @@
 // - Callers read the key (and cache it); when nobody holds it they pick a host with the strategy
 //   over the members they watch with blocking queries, and that host claims the key when the call
 //   arrives. Two callers that pick different hosts cannot both win: the lock decides.
+//   The locks a host asks for in one event-loop turn travel together, up to 64 per transaction
+//   (claim-batcher.ts), so a burst of activations costs few Raft writes.
 // - A host that stops passing its check loses its session, and with it every lock; Consul's
 //   lock-delay keeps the keys from being taken again at once, covering a host that is slow to fence.
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import type { StrategyName } from '../../config/manifest.ts';
 import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
 import { STRATEGIES, type Candidate } from '../strategies.ts';
+import { ClaimBatcher, type ClaimBatchStats } from './claim-batcher.ts';
 import { ConsulApi, type ServiceEntry } from './consul-api.ts';
 
 export interface ConsulPlacementOptions {
@@ -55,6 +58,8 @@ const VERSION_META = {
 export class ConsulPlacement implements Placement {
   readonly #opts: ConsulPlacementOptions;
   readonly #api: ConsulApi;
+  /** Claims of one event-loop turn share transactions (claim-batcher.ts). */
+  readonly #claims: ClaimBatcher;
   readonly #service: string;
   readonly #prefix: string;
   /** This process's host and its session, once it registered. */
@@ -71,6 +76,7 @@ export class ConsulPlacement implements Placement {
   constructor(opts: ConsulPlacementOptions) {
     this.#opts = opts;
     this.#api = new ConsulApi(opts.address, opts.token);
+    this.#claims = new ClaimBatcher((ops) => this.#api.txn(ops));
     this.#service = `koala-${opts.cluster}`;
     this.#prefix = `koala/${opts.cluster}`;
   }
@@ -157,9 +163,8 @@ export class ConsulPlacement implements Placement {
     const deadline = Date.now() + this.#opts.lockDelayMs + 2 * CLAIM_RETRY_MS;
     for (;;) {
       const value: PositionValue = { host: hostId, address, since: new Date().toISOString() };
-      const result = await this.#api.txn([{ verb: 'lock', key: actorKey, value: JSON.stringify(value), session: own.session }]);
-      const entry = result.entries[0];
-      if (result.ok && entry) return { host: hostId, address, epoch: entry.modifyIndex };
+      const result = await this.#claims.lock({ key: actorKey, value: JSON.stringify(value), session: own.session });
+      if (result.ok) return { host: hostId, address, epoch: result.entry.modifyIndex };
       const holder = await this.#api.kvGet(actorKey);
       if (holder?.session && holder.value) {
         const held = JSON.parse(holder.value) as PositionValue;
@@ -168,9 +173,14 @@ export class ConsulPlacement implements Placement {
       }
       // Nobody holds it, yet the lock was refused (the lock-delay after a failed owner), or a stale
       // session of ours still holds it: wait until it is free.
-      if (Date.now() > deadline) throw new KoalaError('NOT_OWNER', `${iface}/${key} could not be claimed (${result.errors[0]?.what ?? 'lock refused'}); retry`);
+      if (Date.now() > deadline) throw new KoalaError('NOT_OWNER', `${iface}/${key} could not be claimed (${result.what}); retry`);
       await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
     }
+  }
+
+  /** How many locks and transactions this placement's claims took so far. */
+  get claimStats(): Readonly<ClaimBatchStats> {
+    return this.#claims.stats;
   }
 
   async release(iface: string, key: string, _hostId: string, epoch: number): Promise<void> {
