@@ -9,7 +9,7 @@ import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
-import type { AnswerHandler, Peer } from '../wire/peer.ts';
+import { AnswerHandler, type Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
 import { decodeValue } from '../wire/value-codec.ts';
 import { serviceProxy } from '../wire/service-client.ts';
@@ -100,15 +100,20 @@ export class ClusterClient {
 }
 
 /** Resolves a call's Promise with its decoded result, or rejects it with its typed error. */
-class Result implements AnswerHandler {
+class Result extends AnswerHandler {
   readonly #message: AvroMessageTypes;
   readonly #resolve: (value: unknown) => void;
-  readonly fail: (err: Error) => void;
+  readonly #reject: (err: Error) => void;
 
   constructor(message: AvroMessageTypes, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+    super();
     this.#message = message;
     this.#resolve = resolve;
-    this.fail = reject;
+    this.#reject = reject;
+  }
+
+  fail(err: Error): void {
+    this.#reject(err);
   }
 
   answer(env: DecodedEnvelope): void {

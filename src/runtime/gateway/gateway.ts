@@ -22,7 +22,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { DecodedEnvelope } from '../wire/frame.ts';
-import type { AnswerHandler, Peer } from '../wire/peer.ts';
+import type { AnswerSink, Peer } from '../wire/peer.ts';
 import { replyError } from '../wire/rpc.ts';
 import { WireServer } from '../wire/server.ts';
 import { ServiceTable } from '../wire/services.ts';
@@ -198,7 +198,7 @@ export class Gateway {
 }
 
 /** Passes a forwarded call's answer back to the connection that asked (a ONEWAY's answer goes nowhere). */
-class ReplyTo implements AnswerHandler {
+class ReplyTo implements AnswerSink {
   readonly #peer: Peer;
   readonly #request: DecodedEnvelope;
   readonly #done: (() => void) | undefined;

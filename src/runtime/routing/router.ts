@@ -8,7 +8,7 @@ import { decodeValue } from '../wire/value-codec.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import type { DecodedEnvelope } from '../wire/frame.ts';
-import type { AnswerHandler, Outgoing } from '../wire/peer.ts';
+import { AnswerHandler, type AnswerSink, type Outgoing } from '../wire/peer.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 
 const MAX_REDIRECTS = 3;
@@ -61,7 +61,7 @@ class PositionCache {
 export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
 
 /** The answer to a call sent on `call`'s short path. */
-class CallResult implements AnswerHandler {
+class CallResult extends AnswerHandler {
   readonly #router: ActorRouter;
   readonly #target: ActorInterface;
   readonly #message: AvroMessageTypes;
@@ -72,6 +72,7 @@ class CallResult implements AnswerHandler {
   readonly #reject: (err: Error) => void;
 
   constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+    super();
     this.#router = router;
     this.#target = target;
     this.#message = message;
@@ -116,14 +117,15 @@ function outgoingOf(env: DecodedEnvelope, deadline: number): Outgoing {
  * the caller; a redirect or a refusal (the cached position was stale) sends the call down the
  * general path, which asks placement and retries.
  */
-class Forwarded implements AnswerHandler {
+class Forwarded extends AnswerHandler {
   readonly #router: ActorRouter;
   readonly #env: DecodedEnvelope;
   readonly #deadline: number;
   readonly #position: Position;
-  readonly #to: AnswerHandler;
+  readonly #to: AnswerSink;
 
-  constructor(router: ActorRouter, env: DecodedEnvelope, deadline: number, position: Position, to: AnswerHandler) {
+  constructor(router: ActorRouter, env: DecodedEnvelope, deadline: number, position: Position, to: AnswerSink) {
+    super();
     this.#router = router;
     this.#env = env;
     this.#deadline = deadline;
@@ -165,7 +167,7 @@ export class ActorRouter {
    * to the owner's connection, when the position is cached and the connection open (steady state:
    * no Promise, no re-encoding). Anything else goes the general way of `forward`.
    */
-  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerHandler): void {
+  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink): void {
     const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
     const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
     if (peer !== undefined && !peer.closed) {

@@ -27,27 +27,42 @@ export interface PeerOptions {
 }
 
 /** Told the answer to a request (RESPONSE, ERROR or REDIRECT envelope), or why there is none. */
-export interface AnswerHandler {
+export interface AnswerSink {
   answer(env: DecodedEnvelope): void;
   fail(err: Error): void;
 }
 
-interface Pending {
-  handler: AnswerHandler;
-  deadline: number;
-  /** What was asked, for the timeout message (built only if it times out). */
-  iface: string;
-  key: string;
-  method: string;
+/**
+ * An AnswerSink that is also the Peer's record of its request while it is pending (what was asked,
+ * and until when), so that a request needs no bookkeeping object of its own. One per request.
+ */
+export abstract class AnswerHandler implements AnswerSink {
+  /** Set by the Peer when the request is sent. */
+  deadline = 0;
+  iface = '';
+  key = '';
+  method = '';
+  abstract answer(env: DecodedEnvelope): void;
+  abstract fail(err: Error): void;
 }
 
 /** Adapts a Promise's resolve/reject to an AnswerHandler. */
-export class Settle implements AnswerHandler {
-  readonly answer: (env: DecodedEnvelope) => void;
-  readonly fail: (err: Error) => void;
+export class Settle extends AnswerHandler {
+  readonly #resolve: (env: DecodedEnvelope) => void;
+  readonly #reject: (err: Error) => void;
+
   constructor(resolve: (env: DecodedEnvelope) => void, reject: (err: Error) => void) {
-    this.answer = resolve;
-    this.fail = reject;
+    super();
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  answer(env: DecodedEnvelope): void {
+    this.#resolve(env);
+  }
+
+  fail(err: Error): void {
+    this.#reject(err);
   }
 }
 
@@ -71,7 +86,7 @@ export class Peer {
   readonly #ws: WebSocket;
   readonly #opts: PeerOptions;
   readonly #writer = new FrameWriter();
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new Map<number, AnswerHandler>();
   readonly #closeListeners: ((err: KoalaError) => void)[] = [];
   #nextId = 1;
   #flushScheduled = false;
@@ -172,7 +187,11 @@ export class Peer {
   }
 
   #track(id: number, handler: AnswerHandler, deadline: number, target: { iface: string; key: string; method: string }): void {
-    this.#pending.set(id, { handler, deadline, iface: target.iface, key: target.key, method: target.method });
+    handler.deadline = deadline;
+    handler.iface = target.iface;
+    handler.key = target.key;
+    handler.method = target.method;
+    this.#pending.set(id, handler);
     if (deadline > 0 && this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
     }
@@ -282,7 +301,7 @@ export class Peer {
         if (pending === undefined) return; // answer after its deadline: dropped on purpose
         this.#pending.delete(env.id);
         try {
-          pending.handler.answer(env);
+          pending.answer(env);
         } catch (err) {
           // The answer was fine; whoever handled it failed. That must not look like a bad frame.
           this.#opts.log?.(`handling the answer to ${pending.iface}/${pending.key}.${pending.method} failed: ${(err as Error).message}`);
@@ -301,7 +320,7 @@ export class Peer {
     for (const [id, p] of this.#pending) {
       if (p.deadline > 0 && p.deadline <= now) {
         this.#pending.delete(id);
-        p.handler.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
+        p.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
       }
     }
     if (this.#pending.size === 0) {
@@ -326,7 +345,7 @@ export class Peer {
     clearInterval(this.#heartbeat);
     clearInterval(this.#sweeper);
     const err = new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} closed (${code}${reason ? `: ${reason}` : ''})`);
-    for (const p of this.#pending.values()) p.handler.fail(err);
+    for (const p of this.#pending.values()) p.fail(err);
     this.#pending.clear();
     for (const listener of this.#closeListeners) listener(err);
   }
