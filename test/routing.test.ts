@@ -1,0 +1,98 @@
+// The router's short path (position cached, connection open) when its cached position has gone
+// stale: three real hosts in this process, talking over real sockets, sharing the real embedded
+// placement service, whose strategy the test steers so that every placement is deterministic.
+import test from 'ava';
+import { Actor, defineInterface, definePlugin } from '../src/index.ts';
+import type { ActorPlugin } from '../src/runtime/actor/plugin.ts';
+import { Host } from '../src/runtime/host/host.ts';
+import { InProcessPlacement } from '../src/runtime/placement/embedded/in-process.ts';
+import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/service.ts';
+import type { Strategy } from '../src/runtime/placement/strategies.ts';
+import { createLogger } from '../src/runtime/util/log.ts';
+
+const ITarget = defineInterface({
+  protocol: 'ITarget',
+  messages: { where: { request: [], response: 'string' }, leave: { request: [], response: 'null' } },
+});
+const ICaller = defineInterface({
+  protocol: 'ICaller',
+  messages: { ask: { request: [{ name: 'id', type: 'string' }], response: 'string' } },
+});
+
+/** The same interface on every host, each answering with its own name: where a call ran is visible. */
+function targetOn(name: string): ActorPlugin {
+  class Target extends Actor {
+    where(): string {
+      return name;
+    }
+    leave(): null {
+      this.deactivateOnIdle();
+      return null;
+    }
+  }
+  return definePlugin({ interface: ITarget, implementation: Target });
+}
+
+class Caller extends Actor {
+  ask(id: string): Promise<string> {
+    return this.getProxy(ITarget, id).where();
+  }
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a call on the short path to a stale position is redirected to the actor’s new host and answered there', async (t) => {
+  // New actors go to the host whose name the test chose last.
+  let next = 'b';
+  const steer: Strategy = (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!;
+  const service = new EmbeddedPlacementService({ leaseTtlMs: 60_000, strategy: steer });
+  const hosts: Record<string, Host> = {};
+  for (const name of ['a', 'b', 'c']) {
+    const plugins = name === 'a' ? [targetOn(name), definePlugin({ interface: ICaller, implementation: Caller })] : [targetOn(name)];
+    hosts[name] = new Host({
+      name,
+      group: name,
+      cluster: 'routing',
+      secret: 'routing-secret-routing-secret',
+      listenHost: '127.0.0.1',
+      plugins,
+      placement: new InProcessPlacement(service),
+      callTimeoutMs: 5000,
+      idleTimeoutMs: 600_000,
+      storage: { provider: 'memory', file: '', interfaces: {} },
+      root: process.cwd(),
+      log: createLogger('error'),
+    });
+  }
+  t.teardown(async () => {
+    for (const host of Object.values(hosts)) await host.stop();
+  });
+  for (const host of Object.values(hosts)) await host.start();
+  const { a, b, c } = hosts as Record<'a' | 'b' | 'c', Host>;
+
+  // The caller lives on a (only a serves ICaller); its first call places ITarget/t on b.
+  const caller = a.proxy(ICaller, 'x');
+  t.is(await caller.ask('t'), 'b');
+  // a's router now has the position cached and a connection to b: the short path.
+  t.is(await caller.ask('t'), 'b');
+
+  // The actor leaves b, then comes back on c (activated by a call made on c itself).
+  await a.proxy(ITarget, 't').leave();
+  await until('ITarget/t to leave b', () => b.activationCount === 0);
+  next = 'c';
+  t.is(await c.proxy(ITarget, 't').where(), 'c');
+
+  // a still believes b: its call goes to b, which finds placement naming c and redirects; the
+  // caller never sees it, and b does not activate the actor a second time.
+  t.is(await caller.ask('t'), 'c');
+  t.is(b.activationCount, 0);
+  // The redirect corrected a's cache: the next call goes to c directly.
+  t.is(await caller.ask('t'), 'c');
+  t.is(b.activationCount, 0);
+});
