@@ -4,6 +4,9 @@
 import test from 'ava';
 import { Actor, defineInterface, definePlugin } from '../src/index.ts';
 import type { ActorPlugin } from '../src/runtime/actor/plugin.ts';
+import { ClusterClient } from '../src/runtime/client/cluster-client.ts';
+import { validateManifest } from '../src/runtime/config/manifest.ts';
+import { Gateway } from '../src/runtime/gateway/gateway.ts';
 import { Host } from '../src/runtime/host/host.ts';
 import { InProcessPlacement } from '../src/runtime/placement/embedded/in-process.ts';
 import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/service.ts';
@@ -47,10 +50,10 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
   }
 }
 
-test('a call on the short path to a stale position is redirected to the actor’s new host and answered there', async (t) => {
-  // New actors go to the host whose name the test chose last.
-  let next = 'b';
-  const steer: Strategy = (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!;
+const SECRET = 'routing-secret-routing-secret';
+
+/** Three hosts (a also serves ICaller) sharing one embedded placement whose choices `steer` makes. */
+async function startHosts(t: import('ava').ExecutionContext, steer: Strategy): Promise<{ service: EmbeddedPlacementService; hosts: Record<'a' | 'b' | 'c', Host> }> {
   const service = new EmbeddedPlacementService({ leaseTtlMs: 60_000, strategy: steer });
   const hosts: Record<string, Host> = {};
   for (const name of ['a', 'b', 'c']) {
@@ -59,7 +62,7 @@ test('a call on the short path to a stale position is redirected to the actor’
       name,
       group: name,
       cluster: 'routing',
-      secret: 'routing-secret-routing-secret',
+      secret: SECRET,
       listenHost: '127.0.0.1',
       plugins,
       placement: new InProcessPlacement(service),
@@ -74,7 +77,14 @@ test('a call on the short path to a stale position is redirected to the actor’
     for (const host of Object.values(hosts)) await host.stop();
   });
   for (const host of Object.values(hosts)) await host.start();
-  const { a, b, c } = hosts as Record<'a' | 'b' | 'c', Host>;
+  return { service, hosts: hosts as Record<'a' | 'b' | 'c', Host> };
+}
+
+test('a call on the short path to a stale position is redirected to the actor’s new host and answered there', async (t) => {
+  // New actors go to the host whose name the test chose last.
+  let next = 'b';
+  const { hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!);
+  const { a, b, c } = hosts;
 
   // The caller lives on a (only a serves ICaller); its first call places ITarget/t on b.
   const caller = a.proxy(ICaller, 'x');
@@ -95,4 +105,33 @@ test('a call on the short path to a stale position is redirected to the actor’
   // The redirect corrected a's cache: the next call goes to c directly.
   t.is(await caller.ask('t'), 'c');
   t.is(b.activationCount, 0);
+});
+
+test('the gateway forwards a call to a stale position by copying it; the host redirects and the client gets the answer', async (t) => {
+  let next = 'b';
+  const { service, hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!);
+  const { b, c } = hosts;
+  const manifest = validateManifest({ cluster: 'routing', secret: SECRET, gateway: { host: '127.0.0.1', port: 0 } }, 'routing.test.ts');
+  const gateway = new Gateway({
+    identity: { cluster: 'routing', secret: SECRET, node: 'gateway', role: 'gateway' },
+    placement: new InProcessPlacement(service),
+    settings: manifest.gateway,
+    root: process.cwd(),
+    log: createLogger('error'),
+  });
+  await gateway.start();
+  t.teardown(() => gateway.stop());
+  const client = await ClusterClient.connect({ url: gateway.url, cluster: 'routing', secret: SECRET, timeoutMs: 5000 });
+  t.teardown(() => client.close());
+
+  const target = client.getProxy(ITarget, 'g');
+  t.is(await target.where(), 'b');
+  t.is(await target.where(), 'b', 'the gateway’s short path: position cached, connection open');
+  await target.leave();
+  await until('ITarget/g to leave b', () => b.activationCount === 0);
+  next = 'c';
+  t.is(await c.proxy(ITarget, 'g').where(), 'c');
+  t.is(await target.where(), 'c', 'redirected by b, answered by c');
+  t.is(b.activationCount, 0);
+  t.is(await target.where(), 'c');
 });
