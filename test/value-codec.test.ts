@@ -141,3 +141,32 @@ test('a value that does not encode leaves the batch as it was', (t) => {
   t.is(writer.size, size);
   t.is(writer.count, 1);
 });
+
+test('answers read without an envelope object: the payload range is found past any fields, lean or not', (t) => {
+  const writer = new FrameWriter();
+  writer.writeAnswer('RESPONSE', 1, Buffer.from('lean'));
+  // An answer from a client that copies the request's fields (allowed: they are ignored).
+  writer.write({ kind: 'ERROR', id: 2, iface: 'IPlayer', key: 'ünï', method: 'echo', chain: 'c.1', deadline: 5, epoch: 2 ** 40, headers: { a: 'b', c: 'd' }, payload: Buffer.from('full') });
+  writer.writeAnswerBytes('REDIRECT', 3, Buffer.from('..passed on..'), 2, 11);
+  writer.write({ kind: 'REQUEST', id: 4, iface: 'I', key: 'k', method: 'm', chain: '', deadline: 0, epoch: 0, headers: {}, payload: Buffer.from('call') });
+  const answers: [string, number, string][] = [];
+  const calls: string[] = [];
+  readFrame(
+    writer.take(),
+    (env) => calls.push(`${env.kind} ${env.id} ${env.payload.toString()}`),
+    false,
+    (kind, id, frame, start, end) => answers.push([kind, id, frame.toString('latin1', start, end)]),
+  );
+  t.deepEqual(answers, [
+    ['RESPONSE', 1, 'lean'],
+    ['ERROR', 2, 'full'],
+    ['REDIRECT', 3, 'passed on'],
+  ]);
+  t.deepEqual(calls, ['REQUEST 4 call'], 'calls still arrive as envelopes');
+  // A truncated answer throws, as a truncated envelope does.
+  const frame = (() => {
+    writer.writeAnswer('RESPONSE', 1, Buffer.from('abc'));
+    return writer.take();
+  })();
+  for (let cut = 1; cut < frame.length; cut++) t.throws(() => readFrame(frame.subarray(0, cut), () => {}, false, () => {}), undefined, `cut at ${cut}`);
+});

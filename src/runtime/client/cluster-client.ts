@@ -8,10 +8,11 @@ import type { ActorPlacement, HostInfo } from '../placement/protocol.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
-import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
+import { answerEnvelope, NO_HEADERS } from '../wire/frame.ts';
 import { AnswerHandler, type Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
-import { decodeValue } from '../wire/value-codec.ts';
+import { decodeValueAt } from '../wire/value-codec.ts';
+import type { EnvelopeKind } from '../wire/schemas.ts';
 import { serviceProxy } from '../wire/service-client.ts';
 
 export interface ClusterClientOptions {
@@ -116,13 +117,13 @@ class Result extends AnswerHandler {
     this.#reject(err);
   }
 
-  answer(env: DecodedEnvelope): void {
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
     try {
-      if (env.kind === 'RESPONSE') {
-        this.#resolve(decodeValue(this.#message.responseType, env.payload));
+      if (kind === 'RESPONSE') {
+        this.#resolve(decodeValueAt(this.#message.responseType, frame, start, end));
         return;
       }
-      const answer = readAnswer(env, this.#message);
+      const answer = readAnswer(answerEnvelope(kind, id, frame.subarray(start, end)), this.#message);
       if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
       this.#resolve(answer.value);
     } catch (err) {

@@ -22,6 +22,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { DecodedEnvelope } from '../wire/frame.ts';
+import type { EnvelopeKind } from '../wire/schemas.ts';
 import type { AnswerSink, Peer } from '../wire/peer.ts';
 import { replyError } from '../wire/rpc.ts';
 import { WireServer } from '../wire/server.ts';
@@ -209,8 +210,8 @@ class ReplyTo implements AnswerSink {
     this.#done = done;
   }
 
-  answer(answer: DecodedEnvelope): void {
-    if (this.#request.kind === 'REQUEST') this.#peer.reply(this.#request, answer.kind, answer.payload);
+  answer(kind: EnvelopeKind, _id: number, frame: Buffer, start: number, end: number): void {
+    if (this.#request.kind === 'REQUEST') this.#peer.replyBytes(this.#request, kind, frame, start, end);
     this.#done?.();
   }
 

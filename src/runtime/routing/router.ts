@@ -4,12 +4,12 @@ import { KoalaError } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import { checkArgs, encodeArgs, readAnswer } from '../wire/rpc.ts';
-import { decodeValue } from '../wire/value-codec.ts';
+import { decodeValueAt } from '../wire/value-codec.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
-import type { DecodedEnvelope } from '../wire/frame.ts';
+import { answerEnvelope, type DecodedEnvelope } from '../wire/frame.ts';
 import { AnswerHandler, type AnswerSink, type Outgoing } from '../wire/peer.ts';
-import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
+import { errorRecordType, positionType, type Envelope, type EnvelopeKind, type Position } from '../wire/schemas.ts';
 
 const MAX_REDIRECTS = 3;
 
@@ -22,6 +22,11 @@ function refusedUnrun(answer: Envelope): boolean {
   } catch {
     return false;
   }
+}
+
+/** An answer saying the position the call went to is stale: a redirect, or a refusal before running. */
+function isStale(answer: Envelope): boolean {
+  return answer.kind === 'REDIRECT' || (answer.kind === 'ERROR' && refusedUnrun(answer));
 }
 
 export interface RouterOptions {
@@ -83,13 +88,14 @@ class CallResult extends AnswerHandler {
     this.#reject = reject;
   }
 
-  answer(answer: DecodedEnvelope): void {
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
     try {
-      if (answer.kind === 'RESPONSE') {
-        this.#resolve(decodeValue(this.#message.responseType, answer.payload));
+      if (kind === 'RESPONSE') {
+        this.#resolve(decodeValueAt(this.#message.responseType, frame, start, end));
         return;
       }
-      if (answer.kind === 'REDIRECT' || (answer.kind === 'ERROR' && refusedUnrun(answer))) {
+      const answer = answerEnvelope(kind, id, frame.subarray(start, end));
+      if (isStale(answer)) {
         // The cached position was stale: the general path asks placement (or follows the redirect) and retries.
         this.#router.stale(this.#target.name, this.#env.key, this.#position, answer);
         this.#router.callSlow(this.#target, this.#message, this.#args, this.#env).then(this.#resolve, this.#reject);
@@ -133,15 +139,19 @@ class Forwarded extends AnswerHandler {
     this.#to = to;
   }
 
-  answer(answer: DecodedEnvelope): void {
-    const stale = answer.kind === 'REDIRECT' || (answer.kind === 'ERROR' && refusedUnrun(answer));
-    if (!stale) {
-      this.#to.answer(answer);
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
+    if (kind === 'RESPONSE') {
+      this.#to.answer(kind, id, frame, start, end);
+      return;
+    }
+    const answer = answerEnvelope(kind, id, frame.subarray(start, end));
+    if (!isStale(answer)) {
+      this.#to.answer(kind, id, frame, start, end);
       return;
     }
     this.#router.stale(this.#env.iface, this.#env.key, this.#position, answer);
     this.#router.forward(outgoingOf(this.#env, this.#deadline)).then(
-      (a) => this.#to.answer(a as DecodedEnvelope),
+      (a) => this.#to.answer(a.kind, a.id, a.payload, 0, a.payload.length),
       (err: Error) => this.#to.fail(err),
     );
   }
@@ -175,7 +185,7 @@ export class ActorRouter {
       return;
     }
     this.forward(outgoingOf(env, deadline)).then(
-      (a) => to.answer(a as DecodedEnvelope),
+      (a) => to.answer(a.kind, a.id, a.payload, 0, a.payload.length),
       (err: Error) => to.fail(err),
     );
   }

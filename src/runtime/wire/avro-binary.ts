@@ -124,29 +124,34 @@ class Truncated extends Error {
 export class Reader {
   buf: Utf8Buffer;
   pos = 0;
+  /** Where the data ends (the buffer may hold more after it). */
+  end: number;
 
   constructor(buf: Buffer) {
     this.buf = buf as Utf8Buffer;
+    this.end = buf.length;
   }
 
-  /** Starts over on `buf` (a reader reused for many small values allocates nothing per value). */
-  reset(buf: Buffer): this {
+  /** Starts over on `buf[start, end)` (a reader reused for many small values allocates nothing per value). */
+  reset(buf: Buffer, start = 0, end = buf.length): this {
     this.buf = buf as Utf8Buffer;
-    this.pos = 0;
+    this.pos = start;
+    this.end = end;
     return this;
   }
 
   long(): number {
     const buf = this.buf;
-    let b: number | undefined = buf[this.pos++];
-    if (b === undefined) throw new Truncated('varint');
+    const end = this.end;
+    if (this.pos >= end) throw new Truncated('varint');
+    let b = buf[this.pos++]!;
     let n = b & 0x7f;
     if (b < 0x80) return (n >>> 1) ^ -(n & 1);
     let shift = 7;
     // Up to 28 bits in 32-bit arithmetic, the rest in doubles (as avsc reads them).
     while (shift < 28) {
-      b = buf[this.pos++];
-      if (b === undefined) throw new Truncated('varint');
+      if (this.pos >= end) throw new Truncated('varint');
+      b = buf[this.pos++]!;
       n |= (b & 0x7f) << shift;
       if (b < 0x80) return (n >>> 1) ^ -(n & 1);
       shift += 7;
@@ -154,8 +159,8 @@ export class Reader {
     let z = n;
     let scale = 2 ** 28;
     for (let i = 4; ; i++) {
-      b = buf[this.pos++];
-      if (b === undefined) throw new Truncated('varint');
+      if (this.pos >= end) throw new Truncated('varint');
+      b = buf[this.pos++]!;
       z += (b & 0x7f) * scale;
       if (b < 0x80) break;
       if (i >= 9) throw new Error('varint longer than 64 bits');
@@ -164,10 +169,31 @@ export class Reader {
     return (z % 2 ? -(z + 1) : z) / 2;
   }
 
+  /** Skips a string or bytes value. */
+  skipBytes(): void {
+    // Not `this.pos += this.#length()`: that would add to the position from before the length was read.
+    const n = this.#length('bytes');
+    this.pos += n;
+  }
+
+  /** Skips a map of strings (see `headers`). */
+  skipHeaders(): void {
+    for (;;) {
+      let count = this.long();
+      if (count === 0) return;
+      if (count < 0) {
+        count = -count;
+        this.long();
+      }
+      if (count * 2 > this.end - this.pos) throw new Truncated('headers');
+      for (let i = 0; i < 2 * count; i++) this.skipBytes();
+    }
+  }
+
   #length(what: string): number {
     const n = this.long();
     if (n < 0) throw new Error(`negative ${what} length`);
-    if (this.pos + n > this.buf.length) throw new Truncated(what);
+    if (this.pos + n > this.end) throw new Truncated(what);
     return n;
   }
 
@@ -196,20 +222,19 @@ export class Reader {
   }
 
   boolean(): boolean {
-    const b = this.buf[this.pos++];
-    if (b === undefined) throw new Truncated('boolean');
-    return b !== 0;
+    if (this.pos >= this.end) throw new Truncated('boolean');
+    return this.buf[this.pos++] !== 0;
   }
 
   float(): number {
-    if (this.pos + 4 > this.buf.length) throw new Truncated('float');
+    if (this.pos + 4 > this.end) throw new Truncated('float');
     const v = this.buf.readFloatLE(this.pos);
     this.pos += 4;
     return v;
   }
 
   double(): number {
-    if (this.pos + 8 > this.buf.length) throw new Truncated('double');
+    if (this.pos + 8 > this.end) throw new Truncated('double');
     const v = this.buf.readDoubleLE(this.pos);
     this.pos += 8;
     return v;
@@ -220,12 +245,12 @@ export class Reader {
    * avro.ts). With `cache`, a map whose bytes repeat the previous one's is that same (frozen) object.
    */
   headers(cache?: RepeatedMap): Record<string, string> {
-    if (this.buf[this.pos] === 0) {
+    if (this.pos < this.end && this.buf[this.pos] === 0) {
       this.pos++;
       return NO_HEADERS;
     }
     const start = this.pos;
-    const seen = cache === undefined ? 0 : cache.match(this.buf, start);
+    const seen = cache === undefined ? 0 : cache.match(this.buf, start, this.end);
     if (seen > 0) {
       this.pos += seen;
       return cache!.value;
@@ -238,7 +263,7 @@ export class Reader {
         count = -count;
         this.long(); // the block's size in bytes: we read the entries anyway
       }
-      if (count * 2 > this.buf.length - this.pos) throw new Truncated('headers');
+      if (count * 2 > this.end - this.pos) throw new Truncated('headers');
       for (let i = 0; i < count; i++) {
         const k = this.string();
         out[k] = this.string();
@@ -257,9 +282,9 @@ export class RepeatedMap {
   #value: Record<string, string> = NO_HEADERS;
 
   /** The length of the remembered map if `buf` holds its bytes at `start`, else 0. */
-  match(buf: Buffer, start: number): number {
+  match(buf: Buffer, start: number, end: number): number {
     const n = this.#length;
-    if (n === 0 || start + n > buf.length) return 0;
+    if (n === 0 || start + n > end) return 0;
     const bytes = this.#bytes;
     for (let i = 0; i < n; i++) if (bytes[i] !== buf[start + i]) return 0;
     return n;

@@ -145,6 +145,15 @@ export class FrameWriter {
     this.#count++;
   }
 
+  /** Appends an answer whose payload is `frame[start, end)` (an answer being passed on). */
+  writeAnswerBytes(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
+    this.#reserve(FIXED_BOUND + end - start);
+    let pos = this.#answerHead(kindIndex(kind), id);
+    pos = writeLong(this.#buf, pos, end - start);
+    this.#pos = pos + frame.copy(this.#buf, pos, start, end);
+    this.#count++;
+  }
+
   /** Appends an answer whose payload is `type`'s encoding of `value`, encoded in place. Throws (batch intact) if `value` does not encode. */
   writeAnswerValue<T>(kind: EnvelopeKind, id: number, type: AvroType<T>, value: T): void {
     this.#reserve(FIXED_BOUND);
@@ -292,12 +301,51 @@ const headerMaps = new RepeatedMap();
 // ---- reading ---------------------------------------------------------------------------------
 
 /**
- * Splits a frame back into envelopes. Throws on a truncated or malformed frame. With `spans`, each
- * call remembers where its fields lie (for forwarding it by copying bytes).
+ * Called with an answer's kind, id and where its payload lies in `frame` (no envelope object, no
+ * payload view: the hot paths decode or copy straight from the frame).
  */
-export function readFrame(frame: Buffer, onEnvelope: (env: DecodedEnvelope) => void, spans = false): void {
+export type OnAnswer = (kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number) => void;
+
+/**
+ * Splits a frame back into envelopes. Throws on a truncated or malformed frame. With `spans`, each
+ * call remembers where its fields lie (for forwarding it by copying bytes). With `onAnswer`,
+ * answers (RESPONSE, ERROR, REDIRECT) go there instead of to `onEnvelope`.
+ */
+export function readFrame(frame: Buffer, onEnvelope: (env: DecodedEnvelope) => void, spans = false, onAnswer?: OnAnswer): void {
   const r = new Reader(frame);
-  while (r.pos < frame.length) onEnvelope(readEnvelope(r, frame, spans));
+  while (r.pos < frame.length) {
+    if (onAnswer !== undefined && isAnswerAt(frame, r.pos)) readAnswerTo(r, frame, onAnswer);
+    else onEnvelope(readEnvelope(r, frame, spans));
+  }
+}
+
+/** The kind is the first byte (a one-byte varint for every kind there is). */
+function isAnswerAt(frame: Buffer, pos: number): boolean {
+  const k = frame[pos]! >> 1;
+  return (frame[pos]! & 0x81) === 0 && k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO;
+}
+
+function readAnswerTo(r: Reader, frame: Buffer, onAnswer: OnAnswer): void {
+  const kind = ENVELOPE_KINDS[r.long()]!;
+  const id = r.long();
+  // iface, key, method, chain, deadline, epoch, headers: empty in Koala's answers, ignored in anyone's.
+  r.skipBytes();
+  r.skipBytes();
+  r.skipBytes();
+  r.skipBytes();
+  r.long();
+  r.long();
+  r.skipHeaders();
+  const n = r.long();
+  if (n < 0 || r.pos + n > frame.length) throw new Error('truncated data (bytes)');
+  const start = r.pos;
+  r.pos += n;
+  onAnswer(kind, id, frame, start, r.pos);
+}
+
+/** An answer as an envelope, for the paths that want one (the payload a view of `payload`). */
+export function answerEnvelope(kind: EnvelopeKind, id: number, payload: Buffer): DecodedEnvelope {
+  return { kind, id, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: NO_HEADERS, payload, [RAW]: undefined };
 }
 
 function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope {

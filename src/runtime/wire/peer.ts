@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import { batchTime, inBatch } from '../util/clock.ts';
 import type { AvroType } from '../interface/avro.ts';
-import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
+import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import type { Envelope, EnvelopeKind } from './schemas.ts';
 
 export interface PeerIdentity {
@@ -26,9 +26,12 @@ export interface PeerOptions {
   early?: readonly { data: Buffer; isBinary: boolean }[];
 }
 
-/** Told the answer to a request (RESPONSE, ERROR or REDIRECT envelope), or why there is none. */
+/**
+ * Told the answer to a request (RESPONSE, ERROR or REDIRECT, with its payload at `frame[start,
+ * end)`: read or copy it there, do not keep the frame), or why there is none.
+ */
 export interface AnswerSink {
-  answer(env: DecodedEnvelope): void;
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void;
   fail(err: Error): void;
 }
 
@@ -42,7 +45,7 @@ export abstract class AnswerHandler implements AnswerSink {
   iface = '';
   key = '';
   method = '';
-  abstract answer(env: DecodedEnvelope): void;
+  abstract answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void;
   abstract fail(err: Error): void;
 }
 
@@ -57,8 +60,8 @@ export class Settle extends AnswerHandler {
     this.#reject = reject;
   }
 
-  answer(env: DecodedEnvelope): void {
-    this.#resolve(env);
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
+    this.#resolve(answerEnvelope(kind, id, frame.subarray(start, end)));
   }
 
   fail(err: Error): void {
@@ -219,6 +222,13 @@ export class Peer {
     this.#scheduleFlush();
   }
 
+  /** Answers with the payload `frame[start, end)` (an answer passed on from another connection). */
+  replyBytes(request: Envelope, kind: EnvelopeKind, frame: Buffer, start: number, end: number): void {
+    if (this.#closed) return;
+    this.#writer.writeAnswerBytes(kind, request.id, frame, start, end);
+    this.#scheduleFlush();
+  }
+
   /** Answers with `type`'s encoding of `value`, encoded straight into the frame. Throws if it does not encode. */
   replyValue<T>(request: Envelope, type: AvroType<T>, value: T): void {
     if (this.#closed) return;
@@ -262,9 +272,10 @@ export class Peer {
 
   readonly #flushNow = () => this.#flush();
   readonly #onEnvelopeBound = (env: DecodedEnvelope) => this.#onEnvelope(env);
+  readonly #onAnswerBound = (kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number) => this.#onAnswer(kind, id, frame, start, end);
   readonly #readFrame = (data: Buffer) => {
     try {
-      readFrame(data, this.#onEnvelopeBound, this.#opts.spans === true);
+      readFrame(data, this.#onEnvelopeBound, this.#opts.spans === true, this.#onAnswerBound);
     } catch (err) {
       this.#protocolError(`undecodable frame: ${(err as Error).message}`);
     }
@@ -285,28 +296,22 @@ export class Peer {
     inBatch(this.#readFrame, data);
   }
 
+  /** A call (REQUEST, ONEWAY, CANCEL, MESSAGE, PUSH): answers come to `#onAnswer`. */
   #onEnvelope(env: DecodedEnvelope): void {
-    switch (env.kind) {
-      case 'REQUEST':
-      case 'ONEWAY':
-      case 'CANCEL':
-      case 'MESSAGE':
-      case 'PUSH':
-        // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
-        if (env.deadline > 0) env.deadline += batchTime();
-        this.#opts.onRequest(env, this);
-        return;
-      default: {
-        const pending = this.#pending.get(env.id);
-        if (pending === undefined) return; // answer after its deadline: dropped on purpose
-        this.#pending.delete(env.id);
-        try {
-          pending.answer(env);
-        } catch (err) {
-          // The answer was fine; whoever handled it failed. That must not look like a bad frame.
-          this.#opts.log?.(`handling the answer to ${pending.iface}/${pending.key}.${pending.method} failed: ${(err as Error).message}`);
-        }
-      }
+    // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
+    if (env.deadline > 0) env.deadline += batchTime();
+    this.#opts.onRequest(env, this);
+  }
+
+  #onAnswer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return; // answer after its deadline: dropped on purpose
+    this.#pending.delete(id);
+    try {
+      pending.answer(kind, id, frame, start, end);
+    } catch (err) {
+      // The answer was fine; whoever handled it failed. That must not look like a bad frame.
+      this.#opts.log?.(`handling the answer to ${pending.iface}/${pending.key}.${pending.method} failed: ${(err as Error).message}`);
     }
   }
 

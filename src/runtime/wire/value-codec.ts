@@ -55,11 +55,16 @@ export function encoderFor(type: AvroType): Encoder | undefined {
 
 /** Decodes one whole value of `type` from `buf` (throws on truncated or trailing data). */
 export function decodeValue(type: AvroType, buf: Buffer): unknown {
+  return decodeValueAt(type, buf, 0, buf.length);
+}
+
+/** Decodes one whole value of `type` from `buf[start, end)`: an answer's payload, read in its frame. */
+export function decodeValueAt(type: AvroType, buf: Buffer, start: number, end: number): unknown {
   const decode = DECODERS[type.typeName];
-  if (decode === undefined) return type.fromBuffer(buf);
-  const r = reader.reset(buf);
+  if (decode === undefined) return type.fromBuffer(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  const r = reader.reset(buf, start, end);
   const value = decode(r);
-  if (r.pos !== buf.length) throw new Error('trailing data');
+  if (r.pos !== end) throw new Error('trailing data');
   return value;
 }
 
