@@ -5,6 +5,7 @@ import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import { batchTime, inBatch } from '../util/clock.ts';
 import type { AvroType } from '../interface/avro.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
+import { PendingTable } from './pending.ts';
 import type { Envelope, EnvelopeKind } from './schemas.ts';
 
 export interface PeerIdentity {
@@ -41,6 +42,7 @@ export interface AnswerSink {
  */
 export abstract class AnswerHandler implements AnswerSink {
   /** Set by the Peer when the request is sent. */
+  id = 0;
   deadline = 0;
   iface = '';
   key = '';
@@ -89,7 +91,7 @@ export class Peer {
   readonly #ws: WebSocket;
   readonly #opts: PeerOptions;
   readonly #writer = new FrameWriter();
-  readonly #pending = new Map<number, AnswerHandler>();
+  readonly #pending = new PendingTable<AnswerHandler>();
   readonly #closeListeners: ((err: KoalaError) => void)[] = [];
   #nextId = 1;
   #flushScheduled = false;
@@ -194,7 +196,8 @@ export class Peer {
     handler.iface = target.iface;
     handler.key = target.key;
     handler.method = target.method;
-    this.#pending.set(id, handler);
+    handler.id = id;
+    this.#pending.add(handler);
     if (deadline > 0 && this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
     }
@@ -304,9 +307,8 @@ export class Peer {
   }
 
   #onAnswer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
-    const pending = this.#pending.get(id);
+    const pending = this.#pending.take(id);
     if (pending === undefined) return; // answer after its deadline: dropped on purpose
-    this.#pending.delete(id);
     try {
       pending.answer(kind, id, frame, start, end);
     } catch (err) {
@@ -322,11 +324,8 @@ export class Peer {
 
   #sweep(): void {
     const now = Date.now();
-    for (const [id, p] of this.#pending) {
-      if (p.deadline > 0 && p.deadline <= now) {
-        this.#pending.delete(id);
-        p.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
-      }
+    for (const p of this.#pending.removeWhere((p) => p.deadline > 0 && p.deadline <= now)) {
+      p.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
     }
     if (this.#pending.size === 0) {
       clearInterval(this.#sweeper);
@@ -350,8 +349,7 @@ export class Peer {
     clearInterval(this.#heartbeat);
     clearInterval(this.#sweeper);
     const err = new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} closed (${code}${reason ? `: ${reason}` : ''})`);
-    for (const p of this.#pending.values()) p.fail(err);
-    this.#pending.clear();
+    for (const p of this.#pending.clear()) p.fail(err);
     for (const listener of this.#closeListeners) listener(err);
   }
 }
