@@ -243,9 +243,9 @@ export class Host {
     } catch {
       return false;
     }
-    const ctx: CallContext = { chain: env.chain || newChainId(), deadline: env.deadline, identity: activation.identity, parent: undefined, origin: originFromHeaders(env.headers) };
+    const call = new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity);
     const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
-    activation.enqueueTo(method, args, ctx, new ReplyTo(this, env, peer, served!.plugin.interface, message, activation.identity), served!.interleave.has(env.method));
+    activation.enqueueTo(method, args, call, call, served!.interleave.has(env.method));
     return true;
   }
 
@@ -682,21 +682,33 @@ export class Host {
 }
 
 /** Answers a call the host took on its short path: the result encoded into the answer frame, or the typed error. */
-class ReplyTo implements TurnDone {
+/**
+ * A call the host took on its short path: the turn's context (chain, deadline, identity) and the
+ * receiver of its outcome in one object, which answers with the result encoded into the answer
+ * frame, or the typed error.
+ */
+class ActiveCall implements TurnDone, CallContext {
+  readonly chain: string;
+  readonly deadline: number;
+  readonly identity: string;
+  readonly parent: undefined = undefined;
+  readonly origin: string | undefined;
   readonly #host: Host;
   readonly #env: Envelope;
   readonly #peer: Peer;
   readonly #iface: ActorInterface;
   readonly #message: AvroMessageTypes;
-  readonly #identity: string;
 
   constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string) {
+    this.chain = env.chain || newChainId();
+    this.deadline = env.deadline;
+    this.identity = identity;
+    this.origin = originFromHeaders(env.headers);
     this.#host = host;
     this.#env = env;
     this.#peer = peer;
     this.#iface = iface;
     this.#message = message;
-    this.#identity = identity;
   }
 
   resolve(value: unknown): void {
@@ -704,13 +716,13 @@ class ReplyTo implements TurnDone {
     try {
       this.#peer.replyValue(this.#env, this.#message.responseType, checkResult(this.#iface, this.#message, value));
     } catch (err) {
-      this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.#identity));
+      this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.identity));
     }
   }
 
   reject(err: unknown): void {
     // It closed under us: the general path takes the call to the next activation.
     if (err instanceof ActivationGone) this.#host.onRequestSlow(this.#env, this.#peer);
-    else if (this.#env.kind === 'REQUEST') this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.#identity));
+    else if (this.#env.kind === 'REQUEST') this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.identity));
   }
 }
