@@ -89,25 +89,37 @@ export class ClusterClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    // No chain id: the host that runs the call starts the chain (every call from outside starts one).
-    const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
+    const deadline = Date.now() + timeoutMs;
     const params = message.requestType.fields;
     if (message.oneWay) {
-      this.#peer.requestArgs(env, params, args, undefined);
+      this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, params, args, undefined);
       return Promise.resolve(undefined);
     }
-    return new Promise((resolve, reject) => this.#peer.requestArgs(env, params, args, new Result(message, resolve, reject)));
+    return new Promise((resolve, reject) => {
+      // The call's record is also its envelope's fields: one object per call.
+      const call = new Result(iface.name, key, message, deadline, resolve, reject);
+      this.#peer.requestArgs(call, params, args, call);
+    });
   }
 }
 
 /** Resolves a call's Promise with its decoded result, or rejects it with its typed error. */
 class Result extends AnswerHandler {
+  // The rest of the envelope's fields. No chain id: the host that runs the call starts the chain
+  // (every call from outside starts one).
+  readonly chain = '';
+  readonly epoch = 0;
+  readonly headers = NO_HEADERS;
   readonly #message: AvroMessageTypes;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (err: Error) => void;
 
-  constructor(message: AvroMessageTypes, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+  constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number, resolve: (value: unknown) => void, reject: (err: Error) => void) {
     super();
+    this.iface = iface;
+    this.key = key;
+    this.method = message.name;
+    this.deadline = deadline;
     this.#message = message;
     this.#resolve = resolve;
     this.#reject = reject;
