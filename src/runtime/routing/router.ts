@@ -1,5 +1,7 @@
 // Routes calls to the host that owns the target actor. Positions are cached, so steady-state
 // calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
+// Requests carry epoch 0: hosts decide ownership by their activations and placement, never by the
+// epoch a caller believes (epochs serve releases), and an embedded epoch costs 8 bytes a call.
 import { KoalaError } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
@@ -181,7 +183,7 @@ export class ActorRouter {
     const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
     const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
     if (peer !== undefined && !peer.closed) {
-      peer.forward(env, deadline, position!.epoch, new Forwarded(this, env, deadline, position!, to));
+      peer.forward(env, deadline, 0, new Forwarded(this, env, deadline, position!, to));
       return;
     }
     this.forward(outgoingOf(env, deadline)).then(
@@ -204,10 +206,9 @@ export class ActorRouter {
     if (local?.statelessHere(env.iface)) return local.handle({ ...env, id: 0, kind: 'REQUEST' });
     let position = this.#positions.get(env.iface, env.key) ?? (await this.#locate(id, env.iface, env.key));
     for (let attempt = 0; ; attempt++) {
-      const request = { ...env, epoch: position.epoch };
       let answer: Envelope;
       if (local !== undefined && position.host === local.hostId) {
-        answer = await local.handle({ ...request, id: 0, kind: 'REQUEST' });
+        answer = await local.handle({ ...env, id: 0, kind: 'REQUEST' });
       } else {
         let peer;
         try {
@@ -222,7 +223,7 @@ export class ActorRouter {
           continue;
         }
         try {
-          answer = await peer.request(request);
+          answer = await peer.request(env);
         } catch (err) {
           // Sent, and then the connection died: the call may have run, so it is not retried.
           this.#positions.forget(env.iface, env.key, position);
@@ -263,7 +264,7 @@ export class ActorRouter {
         } catch (err) {
           return Promise.reject(err);
         }
-        const outgoing = { iface: target.name, key: env.key, method: message.name, chain: env.chain, deadline: env.deadline, epoch: position.epoch, headers: env.headers };
+        const outgoing = { iface: target.name, key: env.key, method: message.name, chain: env.chain, deadline: env.deadline, epoch: 0, headers: env.headers };
         return new Promise((resolve, reject) => peer.requestArgs(outgoing, message.requestType.fields, args, new CallResult(this, target, message, args, env, position, resolve, reject)));
       }
     }

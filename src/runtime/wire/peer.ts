@@ -170,7 +170,7 @@ export class Peer {
 
   /**
    * Forwards a call decoded from another connection, copying its bytes (a gateway's path), with
-   * our own id, the given absolute deadline and the epoch the caller believes the target has.
+   * our own id, the given absolute deadline and `epoch` (Koala sends 0; see schemas.ts).
    */
   forward(env: DecodedEnvelope, deadline: number, epoch: number, handler: AnswerHandler): void {
     if (this.#closed) {

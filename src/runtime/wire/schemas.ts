@@ -28,7 +28,7 @@ export interface Envelope {
    * when the envelope was sent (the Peer converts both ways). 0 = none.
    */
   deadline: number;
-  /** The position epoch the caller believed the target has; 0 = unknown. */
+  /** Reserved (Koala sends 0): hosts decide ownership from activations and placement, not from a caller's belief. */
   epoch: number;
   headers: Record<string, string>;
   /** Avro-encoded arguments (request), result (response), ErrorRecord (error) or Position (redirect). */
