@@ -82,9 +82,9 @@ export class Activation {
   /** Told when the activation becomes busy, so that someone sweeps its deadlines. */
   readonly #watch: ((a: Activation) => void) | undefined;
   /** Gives errors thrown by the actor the shape they have after crossing the wire. */
-  readonly #mapError: ((err: unknown) => unknown) | undefined;
+  readonly #mapError: ((err: unknown, identity: string) => unknown) | undefined;
 
-  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void, mapError?: (err: unknown) => unknown) {
+  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void, mapError?: (err: unknown, identity: string) => unknown) {
     this.#watch = watch;
     this.#mapError = mapError;
     this.iface = iface;
@@ -185,10 +185,10 @@ export class Activation {
     try {
       Promise.resolve(runInCall(turn.ctx, turn.method, this.instance, turn.args)).then(
         (v) => done(v, false),
-        (e: unknown) => done(this.#mapError ? this.#mapError(e) : e, true),
+        (e: unknown) => done(this.#mapError ? this.#mapError(e, this.identity) : e, true),
       );
     } catch (err) {
-      done(this.#mapError ? this.#mapError(err) : err, true);
+      done(this.#mapError ? this.#mapError(err, this.identity) : err, true);
     }
   }
 
@@ -209,7 +209,7 @@ export class Activation {
         // A synchronous method needs no await: the next turn can start in this same tick.
         settle(turn, isThenable(result) ? await result : result, false);
       } catch (err) {
-        settle(turn, this.#mapError ? this.#mapError(err) : err, true);
+        settle(turn, this.#mapError ? this.#mapError(err, this.identity) : err, true);
       }
       this.#current = undefined;
       this.#holder = undefined;

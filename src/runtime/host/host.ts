@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Activation, ActivationGone, type TurnDone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
-import { bindActor, bindState, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
+import { bindActor, bindState, type ActorContext, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
 import type { ReminderRow, Store } from '../storage/index.ts';
 import { loadState, prepareStateCodec, StateStores, type StateCodec } from './state.ts';
@@ -82,6 +82,22 @@ const MAX_SWEEP_MS = 30_000;
 /** Deactivations run at once during a stop (each may write state and release its position). */
 const DEACTIVATE_CONCURRENCY = 256;
 
+/** An activation's ActorContext: its own fields on a prototype of the host's methods. */
+interface BoundContext extends ActorContext {
+  iface: ActorInterface;
+  key: string;
+  hostId: string;
+  state: ActorContext['state'];
+  activation: Activation;
+}
+
+type ContextMethods = Pick<ActorContext, 'getProxy' | 'registerTimer' | 'deactivateOnIdle' | 'sessions' | 'registerReminder' | 'unregisterReminder'>;
+
+/** Errors an actor throws reach in-process callers in the same shape as remote ones. */
+function mapActorError(err: unknown, identity: string): unknown {
+  return err instanceof KoalaError ? err : fromErrorRecord(toErrorRecord(err, identity));
+}
+
 export class Host {
   readonly id: string;
   readonly #opts: HostOptions;
@@ -109,6 +125,8 @@ export class Host {
       this.#deadlineSweeper.unref();
     }
   };
+  /** The prototype of every activation's ActorContext (see `#start`). */
+  readonly #contextMethods: ContextMethods = this.#makeContextMethods();
   #server: WireServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #reminders: NodeJS.Timeout | undefined;
@@ -452,29 +470,50 @@ export class Host {
     return this.#start(plugin, key, position.epoch);
   }
 
+  #makeContextMethods(): ContextMethods {
+    // Arrow functions would capture per activation; these reach the activation through `this`
+    // (the context object) and the host through the enclosing scope, once per host.
+    const host = this;
+    return {
+      getProxy(this: BoundContext, iface, id, opts) {
+        return host.proxy(iface, id, opts);
+      },
+      registerTimer(this: BoundContext, callback, dueMs, periodMs) {
+        const activation = this.activation;
+        return startTimer(activation, callback, dueMs, periodMs, (err) => host.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`));
+      },
+      deactivateOnIdle(this: BoundContext) {
+        host.#retireWhenQuiet(this.activation);
+      },
+      sessions(this: BoundContext) {
+        const activation = this.activation;
+        return [...(activation.sessions ?? [])].map(([id, s]) => host.#session(activation, id, s));
+      },
+      async registerReminder(this: BoundContext, name, dueMs, periodMs) {
+        if (!(dueMs >= 0) || !(periodMs >= 0)) throw new RangeError(`reminder ${name}: due (${dueMs}) and period (${periodMs}) must be non-negative numbers of ms`);
+        const iface = this.iface.name;
+        await (await host.#stores.for(iface)).upsertReminder({ iface, key: this.key, name, dueAt: Date.now() + dueMs, periodMs });
+      },
+      async unregisterReminder(this: BoundContext, name) {
+        const iface = this.iface.name;
+        await (await host.#stores.for(iface)).deleteReminder(iface, this.key, name);
+      },
+    };
+  }
+
   async #start(plugin: ActorPlugin, key: string, epoch: number): Promise<Activation> {
     const instance = new plugin.implementation() as object & ActorLifecycle;
     const identity = `${plugin.interface.name}/${key}`;
-    // Errors an actor throws reach in-process callers in the same shape as remote ones.
-    const mapError = (err: unknown) => (err instanceof KoalaError ? err : fromErrorRecord(toErrorRecord(err, identity)));
-    const activation = new Activation(plugin.interface, key, identity, instance, epoch, this.#watch, mapError);
-    bindActor(instance, {
-      iface: plugin.interface,
-      key,
-      hostId: this.id,
-      getProxy: (iface, id, opts) => this.proxy(iface, id, opts),
-      registerTimer: (callback, dueMs, periodMs) =>
-        startTimer(activation, callback, dueMs, periodMs, (err) => this.#opts.log.warn(`${activation.identity} timer failed: ${(err as Error).message}`)),
-      deactivateOnIdle: () => this.#retireWhenQuiet(activation),
-      sessions: () => [...(activation.sessions ?? [])].map(([id, s]) => this.#session(activation, id, s)),
-      // Loaded below, before the first turn.
-      state: undefined,
-      registerReminder: async (name, dueMs, periodMs) => {
-        if (!(dueMs >= 0) || !(periodMs >= 0)) throw new RangeError(`reminder ${name}: due (${dueMs}) and period (${periodMs}) must be non-negative numbers of ms`);
-        await (await this.#stores.for(plugin.interface.name)).upsertReminder({ iface: plugin.interface.name, key, name, dueAt: Date.now() + dueMs, periodMs });
-      },
-      unregisterReminder: async (name) => (await this.#stores.for(plugin.interface.name)).deleteReminder(plugin.interface.name, key, name),
-    });
+    const activation = new Activation(plugin.interface, key, identity, instance, epoch, this.#watch, mapActorError);
+    // The context's methods live on one prototype per host: an activation costs one small object
+    // here, not a closure per method (memory per idle actor, and activations per second).
+    const context = Object.create(this.#contextMethods) as BoundContext;
+    context.iface = plugin.interface;
+    context.key = key;
+    context.hostId = this.id;
+    context.activation = activation;
+    context.state = undefined; // loaded below, before the first turn
+    bindActor(instance, context);
     if (plugin.state) {
       const name = plugin.interface.name;
       const codec = this.#codecs.get(name);
