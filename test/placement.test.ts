@@ -206,6 +206,34 @@ test('renew: unknown host → false; known host → true, extends the lease and 
   t.is(svc.locate('IPlayer', '1').host, 'a');
 });
 
+test('load-aware balances a burst on the positions placement holds, not on load reports that lag behind', (t) => {
+  const { svc } = service(STRATEGIES['load-aware']);
+  svc.register(host('a', ['IPlayer']));
+  svc.register(host('b', ['IPlayer']));
+  const count = (from: number, to: number) => {
+    const per: Record<string, number> = { a: 0, b: 0 };
+    for (let i = from; i < to; i++) per[svc.locate('IPlayer', String(i)).host]!++;
+    return per;
+  };
+  const first = count(0, 2000);
+  t.true(Math.abs(first.a! - first.b!) < 300, `first burst split ${first.a}/${first.b}`);
+  // Reports sent a while ago: a reported all it holds, b only a third (its renewal came earlier).
+  svc.renew('a', first.a!);
+  svc.renew('b', Math.round(first.b! / 3));
+  t.deepEqual(
+    svc.members().map((m) => m.load),
+    [first.a, first.b],
+    'the load is what placement holds when reports lag',
+  );
+  const second = count(2000, 5000);
+  // On the reports alone, b would look ~650 lighter and take most of the burst.
+  t.true(Math.abs(first.a! + second.a! - (first.b! + second.b!)) < 400, `after both bursts ${first.a! + second.a!}/${first.b! + second.b!}`);
+  // A release lowers the count again.
+  const held = svc.locate('IPlayer', '0');
+  svc.release('IPlayer', '0', held.host, held.epoch);
+  t.is(svc.members().find((m) => m.id === held.host)!.load, (held.host === 'a' ? first.a! + second.a! : first.b! + second.b!) - 1);
+});
+
 test('renew after the lease ran out is refused, even before the sweep, and drops the positions', (t) => {
   // Otherwise: a's lease lapses, IPlayer/1 is granted to b, then a's late renewal revives a's
   // lease and a keeps its activation of IPlayer/1 — two live activations of one identity.

@@ -8,6 +8,10 @@ import type { Candidate, Strategy } from '../strategies.ts';
 
 interface HostLease extends Candidate {
   expiresAt: number;
+  /** The activation count the host last reported (with its renewal). */
+  reported: number;
+  /** Positions placement holds for the host now: known at once, where reports come every TTL / 3. */
+  placed: number;
 }
 
 export interface EmbeddedPlacementOptions {
@@ -36,7 +40,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
 
   register(host: HostInfo): number {
     const now = this.#now();
-    this.#hosts.set(host.id, { info: host, since: now, expiresAt: now + this.#opts.leaseTtlMs });
+    this.#hosts.set(host.id, { info: host, since: now, expiresAt: now + this.#opts.leaseTtlMs, reported: host.load, placed: 0 });
     this.#opts.log?.(`host ${host.id} joined (${host.address}; serves ${host.interfaces.map((i) => i.name).join(', ') || 'nothing'})`);
     return this.#opts.leaseTtlMs;
   }
@@ -51,7 +55,8 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
       this.#drop(hostId, 'lease expired');
       return false;
     }
-    lease.info.load = load;
+    lease.reported = load;
+    this.#updateLoad(lease);
     lease.expiresAt = now + this.#opts.leaseTtlMs;
     return true;
   }
@@ -83,8 +88,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
       return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
     }
     const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
-    this.#positions.set(id, position);
-    this.#since.set(id, Date.now());
+    this.#record(id, position);
     return position;
   }
 
@@ -95,9 +99,38 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     if (lease === undefined || lease.expiresAt <= this.#now()) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no placement lease; it must register again`);
     if (!lease.info.interfaces.some((i) => i.name === iface)) throw new KoalaError('UNKNOWN_INTERFACE', `host ${hostId} does not serve ${iface}`);
     const position: Position = { host: hostId, address: lease.info.address, epoch: ++this.#epoch };
-    this.#positions.set(`${iface}/${key}`, position);
-    this.#since.set(`${iface}/${key}`, Date.now());
+    this.#record(`${iface}/${key}`, position);
     return position;
+  }
+
+  /**
+   * Records a position, keeping each host's count of positions. The strategy balances on
+   * max(reported activations, positions held): during a burst of new activations the reports lag
+   * (every TTL / 3) and a stale "least loaded" host would take most of the burst; the counts do not.
+   */
+  #record(id: string, position: Position): void {
+    const before = this.#positions.get(id);
+    if (before !== undefined) this.#countPlaced(before.host, -1);
+    this.#positions.set(id, position);
+    this.#since.set(id, Date.now());
+    this.#countPlaced(position.host, 1);
+  }
+
+  #forget(id: string, position: Position): void {
+    this.#positions.delete(id);
+    this.#since.delete(id);
+    this.#countPlaced(position.host, -1);
+  }
+
+  #countPlaced(hostId: string, delta: number): void {
+    const lease = this.#hosts.get(hostId);
+    if (lease === undefined) return;
+    lease.placed += delta;
+    this.#updateLoad(lease);
+  }
+
+  #updateLoad(lease: HostLease): void {
+    lease.info.load = Math.max(lease.reported, lease.placed);
   }
 
   /** The recorded position of an identity, if its host's lease still runs. */
@@ -111,10 +144,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   release(iface: string, key: string, hostId: string, epoch: number): null {
     const id = `${iface}/${key}`;
     const existing = this.#positions.get(id);
-    if (existing && existing.host === hostId && existing.epoch === epoch) {
-      this.#positions.delete(id);
-      this.#since.delete(id);
-    }
+    if (existing && existing.host === hostId && existing.epoch === epoch) this.#forget(id, existing);
     return null;
   }
 
