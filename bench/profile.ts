@@ -1,5 +1,5 @@
 // Profiles a path under load:
-//   node bench/profile.ts [gateway|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]
+//   node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]
 // Starts the subject (the gateway case's cluster, the host-to-host case's cluster, or the ceiling's
 // relay and server, or its one-hop server) with
 // `--cpu-prof` and a frame counter in every child process, profiles this process (the client) with
@@ -56,6 +56,16 @@ if (subject === 'gateway') {
     const i = n++;
     return cluster.client.getProxy(IBench, i % 64).ping(i);
   });
+} else if (subject === 'activations') {
+  // The gateway case's cluster, every call to a new actor: the activation path.
+  const cluster = await startGatewayCluster();
+  stop = cluster.stop;
+  for (const p of readRunState(cluster.dir)?.processes ?? []) names.set(String(p.pid), p.name);
+  let n = 0;
+  pipelinedBy(() => {
+    const i = n++;
+    return cluster.client.getProxy(IBench, 10_000_000 + i).ping(i);
+  });
 } else if (subject === 'host-to-host') {
   // The calls are made by the driver actor on one host to actors on the other; this process only
   // starts each round (one `drive` call through the gateway).
@@ -81,7 +91,7 @@ if (subject === 'gateway') {
   let n = 0;
   pipelinedBy(() => ceiling.call(n++));
 } else {
-  throw new Error(`usage: node bench/profile.ts [gateway|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]`);
+  throw new Error(`usage: node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]`);
 }
 
 names.set(String(process.pid), 'client (this process)');

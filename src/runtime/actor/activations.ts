@@ -6,42 +6,37 @@ import type { Position } from '../wire/schemas.ts';
 import { Activation } from './activation.ts';
 
 export class ActivationTable {
-  readonly #active = new Map<string, Activation>();
   /**
-   * The same activations by interface, then key: a call's lookup then hashes only its key (the
-   * interface name is a string seen before), not a fresh `iface/key` string.
+   * The live activations by interface, then key: a call's lookup hashes only its key (the
+   * interface name is a string seen before), and no `iface/key` string is built or kept per actor.
    */
   readonly #byIface = new Map<string, Map<string, Activation>>();
+  #count = 0;
   readonly #starting = new Map<string, Promise<Activation | Position>>();
   readonly #closing = new Map<string, Promise<void>>();
 
   get size(): number {
-    return this.#active.size;
+    return this.#count;
   }
 
   /** The live activation, if there is one (the fast path: no promise). */
-  live(identity: string): Activation | undefined {
-    const a = this.#active.get(identity);
-    return a !== undefined && a.state === 'active' && !this.#closing.has(identity) ? a : undefined;
-  }
-
-  /** `live` by interface and key (a host's hot path). */
-  liveAt(iface: string, key: string): Activation | undefined {
+  live(iface: string, key: string): Activation | undefined {
     const a = this.#byIface.get(iface)?.get(key);
     return a !== undefined && a.state === 'active' && (this.#closing.size === 0 || !this.#closing.has(a.identity)) ? a : undefined;
   }
 
   #add(activation: Activation): void {
-    this.#active.set(activation.identity, activation);
     let keys = this.#byIface.get(activation.iface.name);
     if (keys === undefined) this.#byIface.set(activation.iface.name, (keys = new Map()));
+    if (keys.get(activation.key) === undefined) this.#count++;
     keys.set(activation.key, activation);
   }
 
   #remove(activation: Activation): void {
-    if (this.#active.get(activation.identity) !== activation) return;
-    this.#active.delete(activation.identity);
-    this.#byIface.get(activation.iface.name)?.delete(activation.key);
+    const keys = this.#byIface.get(activation.iface.name);
+    if (keys?.get(activation.key) !== activation) return;
+    keys.delete(activation.key);
+    this.#count--;
   }
 
   /** The activation being started for this identity, if one is. */
@@ -50,14 +45,14 @@ export class ActivationTable {
   }
 
   /** The live activation, or what `start` yields: a new activation, or the position of the real owner. */
-  async obtain(identity: string, start: () => Promise<Activation | Position>): Promise<Activation | Position> {
+  async obtain(iface: string, key: string, identity: string, start: () => Promise<Activation | Position>): Promise<Activation | Position> {
     for (;;) {
       const closing = this.#closing.get(identity);
       if (closing !== undefined) {
         await closing.catch(() => {});
         continue;
       }
-      const live = this.live(identity);
+      const live = this.live(iface, key);
       if (live !== undefined) return live;
       let starting = this.#starting.get(identity);
       if (starting === undefined) {
@@ -83,6 +78,8 @@ export class ActivationTable {
   }
 
   values(): Activation[] {
-    return [...this.#active.values()];
+    const all: Activation[] = [];
+    for (const keys of this.#byIface.values()) for (const a of keys.values()) all.push(a);
+    return all;
   }
 }

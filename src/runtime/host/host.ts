@@ -253,7 +253,7 @@ export class Host {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
     if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
-    const activation = this.#activations.liveAt(env.iface, env.key);
+    const activation = this.#activations.live(env.iface, env.key);
     if (activation === undefined) return false;
     let args: unknown[];
     try {
@@ -297,7 +297,7 @@ export class Host {
       const interleave = served.interleave.has(env.method);
       for (;;) {
         const worker = served.maxLocal > 0 ? await this.#worker(served, env.key) : undefined;
-        const target = worker?.activation ?? this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key)));
+        const target = worker?.activation ?? this.#activations.live(env.iface, env.key) ?? (await this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served.plugin, env.key)));
         if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
         const method = target.instance[env.method] as (...a: unknown[]) => unknown;
         const ctx = { chain, deadline: env.deadline, identity, parent: undefined, origin };
@@ -325,7 +325,7 @@ export class Host {
       const served = this.#served.get(env.iface);
       if (served === undefined) throw new KoalaError('UNKNOWN_INTERFACE', `host ${this.id} does not serve ${env.iface}`);
       const name = reminderNameType.fromBuffer(env.payload);
-      const target = this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key)));
+      const target = this.#activations.live(env.iface, env.key) ?? (await this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served.plugin, env.key)));
       if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
       const hook = (target.instance as ActorLifecycle).receiveReminder;
       if (typeof hook !== 'function') throw new KoalaError('UNKNOWN_METHOD', `${identity} has a reminder "${name}" but no receiveReminder(name) method`);
@@ -400,8 +400,8 @@ export class Host {
       // A closed session needs no new activation to be told about; but one being started (by this
       // session's open, still on its way) must hear it after the open.
       const target = closing
-        ? (this.#activations.live(identity) ?? (await this.#activations.starting(identity)?.catch(() => undefined)))
-        : (this.#activations.live(identity) ?? (await this.#activations.obtain(identity, () => this.#activate(served.plugin, env.key))));
+        ? (this.#activations.live(env.iface, env.key) ?? (await this.#activations.starting(identity)?.catch(() => undefined)))
+        : (this.#activations.live(env.iface, env.key) ?? (await this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served.plugin, env.key))));
       if (target === undefined) return { kind: 'RESPONSE', payload: Buffer.alloc(0) };
       if (!(target instanceof Activation)) return { kind: 'REDIRECT', payload: positionType.toBuffer(target) };
       // An async turn: a hook that awaits still runs in the call's context.
@@ -658,7 +658,7 @@ export class Host {
     const caller = currentCall();
     const served = this.#served.get(target.name);
     if (served !== undefined && served.maxLocal === 0) {
-      const local = this.#activations.liveAt(target.name, key);
+      const local = this.#activations.live(target.name, key);
       if (local !== undefined) return this.#callLocal(local, served, message, args, caller, timeoutMs);
     }
     return this.#callRouted(target, key, message, args, caller, timeoutMs);

@@ -151,6 +151,10 @@ export class ConsulPlacement implements Placement {
     }
     const candidates = await this.#candidates(iface);
     const chosen = STRATEGIES[this.#opts.strategy](candidates, iface, key, Date.now());
+    // Count the suggestion as load at once: hosts publish their load only with their renewals
+    // (every TTL / 3), and until the next one a burst would see the same "least loaded" host and
+    // send it most of the new actors. The host's next published load replaces this estimate.
+    chosen.info.load++;
     // A suggestion, not a record: the host claims the key when the call reaches it.
     return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
   }
