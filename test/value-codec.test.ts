@@ -7,7 +7,7 @@ import type { AvroType } from '../src/runtime/interface/avro.ts';
 import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from '../src/runtime/wire/frame.ts';
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
-import { decodeArguments, decodeValue } from '../src/runtime/wire/value-codec.ts';
+import { decodeArguments, decodeValue, encodeValue } from '../src/runtime/wire/value-codec.ts';
 
 const SAMPLES: Record<string, unknown[]> = {
   null: [null],
@@ -169,4 +169,24 @@ test('answers read without an envelope object: the payload range is found past a
     return writer.take();
   })();
   for (let cut = 1; cut < frame.length; cut++) t.throws(() => readFrame(frame.subarray(0, cut), () => {}, false, () => {}), undefined, `cut at ${cut}`);
+});
+
+test('records of primitive fields (nested too) are encoded by hand with avsc’s bytes; other records fall back to avsc', (t) => {
+  const schemas = [
+    { type: 'record', name: 'Position', fields: [{ name: 'host', type: 'string' }, { name: 'address', type: 'string' }, { name: 'epoch', type: 'long' }] },
+    { type: 'record', name: 'Outer', fields: [{ name: 'in', type: { type: 'record', name: 'Inner', fields: [{ name: 'b', type: 'boolean' }, { name: 'd', type: 'double' }] } }, { name: 's', type: 'string' }] },
+    { type: 'record', name: 'WithUnion', fields: [{ name: 'u', type: ['null', 'string'] }, { name: 'n', type: 'int' }] },
+  ];
+  const values = [
+    { host: 'host-1-abc', address: 'ws://127.0.0.1:4000', epoch: 1_763_000_000_000_123 },
+    { in: { b: true, d: -2.5 }, s: 'ünï' },
+    { u: 'x', n: 3 },
+  ];
+  schemas.forEach((schema, i) => {
+    const type = avro.Type.forSchema(schema as avro.Schema) as unknown as AvroType;
+    t.deepEqual(encodeValue(type, values[i]), type.toBuffer(values[i]), schema.name);
+    const writer = new FrameWriter();
+    writer.writeAnswerValue('RESPONSE', 1, type, values[i]);
+    t.deepEqual(answerOf(writer.take()).payload, type.toBuffer(values[i]), `${schema.name} in a frame`);
+  });
 });

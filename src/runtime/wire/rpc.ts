@@ -5,7 +5,7 @@ import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import type { Peer } from './peer.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from './schemas.ts';
-import { decodeArguments, decodeValue } from './value-codec.ts';
+import { decodeArguments, decodeValue, encodeValue } from './value-codec.ts';
 
 export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
   const message = iface.service.message(method);
@@ -49,7 +49,7 @@ export function encodeArgs(iface: ActorInterface, message: AvroMessageTypes, arg
   const fields = message.requestType.fields;
   const record: Record<string, unknown> = {};
   for (let i = 0; i < fields.length; i++) record[fields[i]!.name] = args[i];
-  return message.requestType.toBuffer(record);
+  return encodeValue(message.requestType, record);
 }
 
 export function decodeArgs(message: AvroMessageTypes, payload: Buffer): unknown[] {
@@ -71,7 +71,7 @@ export function checkResult(iface: ActorInterface, message: AvroMessageTypes, va
 }
 
 export function encodeResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): Buffer {
-  return message.responseType.toBuffer(checkResult(iface, message, value));
+  return encodeValue(message.responseType, checkResult(iface, message, value));
 }
 
 export function encodeError(err: unknown, actor = ''): Buffer {

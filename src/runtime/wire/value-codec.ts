@@ -48,9 +48,48 @@ const DECODERS: Record<string, Decode> = {
   bytes: (r) => Buffer.from(r.bytes()),
 };
 
-/** The hand-written encoder for `type`, if it is a primitive type. */
+const recordEncoders = new WeakMap<AvroType, Encoder | null>();
+
+/** A record whose fields all have hand-written encoders: its fields in order (avsc's bytes). */
+function recordEncoder(type: AvroType): Encoder | undefined {
+  let enc = recordEncoders.get(type);
+  if (enc === undefined) {
+    const fields = (type as unknown as { fields?: readonly { name: string; type: AvroType }[] }).fields ?? [];
+    const parts = fields.map((f) => ({ name: f.name, enc: encoderFor(f.type) }));
+    enc = parts.every((p) => p.enc !== undefined)
+      ? {
+          bound: (v) => {
+            const r = v as Record<string, unknown>;
+            let n = 0;
+            for (const p of parts) n += p.enc!.bound(r[p.name]);
+            return n;
+          },
+          write: (buf, pos, v) => {
+            const r = v as Record<string, unknown>;
+            for (const p of parts) pos = p.enc!.write(buf, pos, r[p.name]);
+            return pos;
+          },
+        }
+      : null;
+    recordEncoders.set(type, enc);
+  }
+  return enc ?? undefined;
+}
+
+/** The hand-written encoder for `type`, if it is a primitive type or a record of such. */
 export function encoderFor(type: AvroType): Encoder | undefined {
-  return ENCODERS[type.typeName];
+  return ENCODERS[type.typeName] ?? (type.typeName === 'record' ? recordEncoder(type) : undefined);
+}
+
+let scratch = Buffer.allocUnsafe(4096) as Utf8Buffer;
+
+/** `type.toBuffer(value)` (for a value already checked valid), by hand where `encoderFor` can. */
+export function encodeValue(type: AvroType, value: unknown): Buffer {
+  const enc = encoderFor(type);
+  if (enc === undefined) return type.toBuffer(value);
+  const n = enc.bound(value);
+  if (n > scratch.length) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2)) as Utf8Buffer;
+  return Buffer.from(scratch.subarray(0, enc.write(scratch, 0, value)));
 }
 
 /** Decodes one whole value of `type` from `buf` (throws on truncated or trailing data). */

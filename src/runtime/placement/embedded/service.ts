@@ -24,9 +24,8 @@ export interface EmbeddedPlacementOptions {
 export class EmbeddedPlacementService implements ActorImplementation<typeof PlacementInterface> {
   readonly #opts: EmbeddedPlacementOptions;
   readonly #hosts = new Map<string, HostLease>();
-  readonly #positions = new Map<string, Position>();
-  /** When each position was granted, for listings. */
-  readonly #since = new Map<string, number>();
+  /** Positions by identity, each with when it was granted (for listings): one map, one entry. */
+  readonly #positions = new Map<string, { position: Position; since: number }>();
   // Epochs start from the clock so that they keep increasing across placement restarts.
   #epoch = Date.now() * 1000;
 
@@ -110,15 +109,13 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
    */
   #record(id: string, position: Position): void {
     const before = this.#positions.get(id);
-    if (before !== undefined) this.#countPlaced(before.host, -1);
-    this.#positions.set(id, position);
-    this.#since.set(id, Date.now());
+    if (before !== undefined) this.#countPlaced(before.position.host, -1);
+    this.#positions.set(id, { position, since: Date.now() });
     this.#countPlaced(position.host, 1);
   }
 
   #forget(id: string, position: Position): void {
     this.#positions.delete(id);
-    this.#since.delete(id);
     this.#countPlaced(position.host, -1);
   }
 
@@ -135,7 +132,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
 
   /** The recorded position of an identity, if its host's lease still runs. */
   #live(id: string): Position | undefined {
-    const existing = this.#positions.get(id);
+    const existing = this.#positions.get(id)?.position;
     if (existing === undefined) return undefined;
     const owner = this.#hosts.get(existing.host);
     return owner !== undefined && owner.expiresAt > this.#now() ? existing : undefined;
@@ -143,7 +140,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
 
   release(iface: string, key: string, hostId: string, epoch: number): null {
     const id = `${iface}/${key}`;
-    const existing = this.#positions.get(id);
+    const existing = this.#positions.get(id)?.position;
     if (existing && existing.host === hostId && existing.epoch === epoch) this.#forget(id, existing);
     return null;
   }
@@ -157,7 +154,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     for (const [id, pos] of this.#positions) {
       const slash = id.indexOf('/');
       const name = id.slice(0, slash);
-      if ((iface === '' || name === iface) && this.#live(id) !== undefined) list.push({ iface: name, key: id.slice(slash + 1), host: pos.host, since: this.#since.get(id) ?? 0 });
+      if ((iface === '' || name === iface) && this.#live(id) !== undefined) list.push({ iface: name, key: id.slice(slash + 1), host: pos.position.host, since: pos.since });
     }
     return list;
   }
@@ -186,9 +183,8 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     this.#hosts.delete(hostId);
     let released = 0;
     for (const [id, pos] of this.#positions) {
-      if (pos.host === hostId) {
+      if (pos.position.host === hostId) {
         this.#positions.delete(id);
-        this.#since.delete(id);
         released++;
       }
     }
