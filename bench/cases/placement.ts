@@ -36,15 +36,27 @@ const start = (provider: 'embedded' | 'consul') => async () => {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const callsIn = (parts: readonly Throughput[]) => parts.reduce((n, p) => n + p.calls, 0);
 
-/** CPU ms used so far by the cluster's processes (Consul's agent included) and by this process (its client). */
-function clusterCpuMs(cluster: BenchCluster): number {
+/** CPU ms used so far by the cluster's processes (Consul's agent included) and, unless told not to, by this process (its client). */
+function clusterCpuMs(cluster: BenchCluster, withClient = true): number {
   let ms = 0;
   for (const p of readRunState(cluster.dir)?.processes ?? []) {
     const t = cpuTimes(p.pid);
     ms += t.userMs + t.systemMs;
   }
+  if (!withClient) return ms;
   const self = process.cpuUsage();
   return ms + (self.user + self.system) / 1000;
+}
+
+/** Waits (at most `maxMs`) until the cluster's processes together use under 5 % of a core. */
+async function quiet(cluster: BenchCluster, maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  await new Promise((r) => setTimeout(r, 200));
+  while (Date.now() < until) {
+    const before = clusterCpuMs(cluster, false);
+    await new Promise((r) => setTimeout(r, 200));
+    if (clusterCpuMs(cluster, false) - before < 10) return;
+  }
 }
 
 /** Share of the activations on the busiest host (0.5 = an even split over the two hosts). */
@@ -64,17 +76,25 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     // activations run ~30 % slower than the next while the processes compile it and grow their
     // tables), so that the figure is the rate a running cluster sustains.
     const warmUp = seconds >= 1 ? 10_000 : 2000;
-    for (const cluster of subjects) await pipelined(warmUp, IN_FLIGHT, (i) => ping(cluster)(1_000_000 + i));
-    // New identities: every call is an activation. One cluster at a time (each has the machine).
+    // New identities: every call is an activation. One cluster at a time, each right after its own
+    // warm-up (a Consul agent still busy with the writes of its warm-up would take CPU from the
+    // other cluster's measurement).
     const activationCount = Math.max(2000, Math.round(seconds * 4000));
-    const embeddedActivations = await pipelined(activationCount, IN_FLIGHT, ping(embedded));
-    const consulActivations = await pipelined(activationCount, IN_FLIGHT, ping(consul));
+    const activationsOf = async (cluster: BenchCluster) => {
+      await pipelined(warmUp, IN_FLIGHT, (i) => ping(cluster)(1_000_000 + i));
+      return pipelined(activationCount, IN_FLIGHT, ping(cluster));
+    };
+    const embeddedActivations = await activationsOf(embedded);
+    const consulActivations = await activationsOf(consul);
     // The same identities again: steady state, positions cached everywhere.
     const steady = (cluster: BenchCluster) => {
       let n = 0;
       return () => ping(cluster)(n++ % activationCount);
     };
     const calls = { embedded: steady(embedded), consul: steady(consul) };
+    // Let the activation burst settle: a Consul agent keeps working for a while after many writes
+    // (log compaction, snapshots), and steady state means none of that is left.
+    if (seconds >= 1) for (const cluster of subjects) await quiet(cluster, 5000);
     for (const call of Object.values(calls)) await sampleThroughput(call, IN_FLIGHT, seconds >= 1 ? 1000 : 300);
     // Many short paired slices: the machine's load changes within seconds, so the ratio is the
     // median of each pair's ratio (a burst of other work spoils one pair, not the figure).
