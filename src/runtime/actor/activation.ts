@@ -15,9 +15,12 @@ interface Turn {
   touch: boolean;
   /** Validates (and may normalise) the result before it is delivered; throwing fails the call. */
   check: ((value: unknown) => unknown) | undefined;
+  /** Hears the outcome: a caller's handler, or (for `enqueue`) the turn itself with its Promise's functions. */
   done: TurnDone;
   /** Answered (or expired): a later outcome is dropped. */
   settled: boolean;
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((err: unknown) => void) | undefined;
 }
 
 /** Told how a turn ended: its result, or the error it failed with. */
@@ -116,18 +119,27 @@ export class Activation {
    * beside others; `touch` = false (timer ticks) does not count as activity.
    */
   enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true, check?: (value: unknown) => unknown): Promise<unknown> {
-    return new Promise((resolve, reject) => this.enqueueTo(method, args, ctx, { resolve, reject }, interleave, touch, check));
+    return new Promise((resolve, reject) => {
+      // The turn hears its own outcome: no separate receiver object per call.
+      const turn: Turn = { method, args, ctx, touch, check, done: undefined as unknown as TurnDone, settled: false, resolve, reject };
+      turn.done = turn as Turn & TurnDone;
+      this.#schedule(turn, interleave);
+    });
   }
 
   /** `enqueue` without a Promise: `done` hears the outcome (a host's hot path). */
   enqueueTo(method: Method, args: readonly unknown[], ctx: CallContext, done: TurnDone, interleave = false, touch = true, check?: (value: unknown) => unknown): void {
+    this.#schedule({ method, args, ctx, touch, check, done, settled: false, resolve: undefined, reject: undefined }, interleave);
+  }
+
+  #schedule(turn: Turn, interleave: boolean): void {
     if (this.state !== 'active') {
-      done.reject(new ActivationGone(`${this.identity} is ${this.state}`));
+      turn.done.reject(new ActivationGone(`${this.identity} is ${this.state}`));
       return;
     }
-    const turn: Turn = { method, args, ctx, touch, check, done, settled: false };
+    const ctx = turn.ctx;
     if (ctx.chain !== '' && ctx.chain === this.#holder) {
-      if (!this.#reentrant) done.reject(this.#deadlock(ctx));
+      if (!this.#reentrant) turn.done.reject(this.#deadlock(ctx));
       else this.#runNow(turn); // re-entry: the holder is waiting for this very call
       return;
     }
@@ -196,11 +208,14 @@ export class Activation {
     this.#busy = true;
     this.#watch?.(this);
     const queue = this.#queue!;
+    // Activity is stamped once, when the mailbox runs dry (an activation is not idle while it
+    // drains, and reading the clock per turn was a measurable part of an in-host call).
+    let touched = false;
     while (this.#head < queue.length) {
       const turn = queue[this.#head]!;
       queue[this.#head++] = undefined as unknown as Turn;
       if (turn.settled) continue; // expired while waiting: its caller already has a TimeoutError
-      if (turn.touch) this.lastActiveAt = batchTime();
+      if (turn.touch) touched = true;
       this.#holder = turn.ctx.chain === '' ? undefined : turn.ctx.chain;
       this.#current = turn;
       try {
@@ -214,6 +229,7 @@ export class Activation {
       this.#current = undefined;
       this.#holder = undefined;
     }
+    if (touched) this.lastActiveAt = batchTime();
     this.#queue = undefined;
     this.#head = 0;
     this.#busy = false;
