@@ -3,7 +3,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { isAlive, readRunState } from '../src/runtime/supervisor/run-state.ts';
-import { FIXTURE_PLUGINS, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor } from './helpers/cluster.ts';
+import { FIXTURE_PLUGINS, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor, upDetached } from './helpers/cluster.ts';
 
 const CALC = join(FIXTURE_PLUGINS, 'calc.ts');
 
@@ -79,7 +79,7 @@ test.serial('up --detach, call, status, down: the CI smoke path', async (t) => {
 
 test.serial('bad calls get one clear line and a non-zero exit; the cluster is unaffected', async (t) => {
   const dir = await makeProject(t, manifest({ plugins: [CALC], replicas: 1 }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
 
   const cases: [string[], number, RegExp][] = [
     [['call', 'INope/1', 'add', '1', '2'], 2, /^error no host serves interface INope \(served: ICalc\)$/m],
@@ -104,7 +104,7 @@ test.serial('bad calls get one clear line and a non-zero exit; the cluster is un
 
 test.serial('a typed actor error reaches the caller with its name through ClusterClient', async (t) => {
   const dir = await makeProject(t, manifest({ plugins: [CALC], replicas: 1 }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   const state = readRunState(dir)!;
   const { ClusterClient } = await import('../src/runtime/client/cluster-client.ts');
   const { ICalc } = await import('./fixtures/plugins/calc.ts');
@@ -120,7 +120,7 @@ test.serial('a typed actor error reaches the caller with its name through Cluste
 
 test.serial('actors spread over both hosts; one identity always reaches the same activation', async (t) => {
   const dir = await makeProject(t, manifest({ plugins: [CALC], replicas: 2 }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   const state = readRunState(dir)!;
   const hostPids = new Set(state.processes.filter((p) => p.role === 'host').map((p) => p.pid));
   const { ClusterClient } = await import('../src/runtime/client/cluster-client.ts');

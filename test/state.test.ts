@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SqliteStore } from '../src/runtime/storage/sqlite.ts';
 import type { KoalaError } from '../src/runtime/errors/errors.ts';
 import { readRunState } from '../src/runtime/supervisor/run-state.ts';
-import { FIXTURE_PLUGINS, koala, makeProject, manifest, waitFor } from './helpers/cluster.ts';
+import { FIXTURE_PLUGINS, koala, makeProject, manifest, waitFor, upDetached } from './helpers/cluster.ts';
 import { startCluster } from './helpers/cluster-api.ts';
 import { startPostgres } from './helpers/postgres.ts';
 import { ICounter } from './fixtures/plugins/counter.ts';
@@ -14,10 +14,10 @@ const COUNTER = join(FIXTURE_PLUGINS, 'counter.ts');
 
 test.serial('a counter survives `koala down` and `koala up` (sqlite under .koala/)', async (t) => {
   const dir = await makeProject(t, manifest({ plugins: [COUNTER] }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   for (const n of ['1', '2', '3']) t.is((await koala(dir, ['call', 'ICounter/c', 'incr'])).stdout, n);
   t.is((await koala(dir, ['down'])).exitCode, 0);
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   t.is((await koala(dir, ['call', 'ICounter/c', 'get'])).stdout, '3');
   t.is((await koala(dir, ['call', 'ICounter/c', 'incr'])).stdout, '4');
   t.is((await koala(dir, ['call', 'ICounter/c', 'reset'])).exitCode, 0);
@@ -75,7 +75,7 @@ test.serial('postgres storage: state lives in a real PostgreSQL and survives a c
 
 test.serial('a reminder fires while its actor is deactivated, and after a full cluster restart', async (t) => {
   const dir = await makeProject(t, manifest({ plugins: [COUNTER] }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   // Fires while the actor is not active: the reminder activates it.
   t.is((await koala(dir, ['call', 'ICounter/r1', 'remind', 'once', '800', '0'])).exitCode, 0);
   t.is((await koala(dir, ['call', 'ICounter/r1', 'rest'])).exitCode, 0);
@@ -86,7 +86,7 @@ test.serial('a reminder fires while its actor is deactivated, and after a full c
   t.deepEqual(listed.reminders.map((r) => [r.identity, r.name, r.periodMs]), [['ICounter/r2', 'later', 0]]);
   t.is((await koala(dir, ['down'])).exitCode, 0);
   await new Promise((r) => setTimeout(r, 2000));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   await waitFor('the reminder after the restart', async () => (await koala(dir, ['call', 'ICounter/r2', 'get'])).stdout === '100', 15_000);
   t.deepEqual(JSON.parse((await koala(dir, ['reminders', '--json'])).stdout).reminders, [], 'a one-shot reminder is gone once delivered');
 });
@@ -110,13 +110,13 @@ test.serial('schema evolution: v2 reads v1 records through Avro resolution; an i
   const { writeFile } = await import('node:fs/promises');
   const version = (v: number) => manifest({ plugins: [join(FIXTURE_PLUGINS, `evolve-v${v}.ts`)], replicas: 1 });
   const dir = await makeProject(t, version(1));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '1');
   t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '2');
   t.is((await koala(dir, ['down'])).exitCode, 0);
 
   await writeFile(join(dir, 'koala.config.yaml'), version(2));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   t.is((await koala(dir, ['call', 'IEvolve/e', 'describe'])).stdout, 'n=2 label=none', 'the added field takes its default');
   t.is((await koala(dir, ['call', 'IEvolve/e', 'incr'])).stdout, '3');
   t.is((await koala(dir, ['down'])).exitCode, 0);
@@ -147,11 +147,11 @@ test.serial('storage per interface: an interface can keep its state elsewhere th
   // ICounter's state goes to memory (lost with its host), IEvolve's to the default sqlite file.
   const perInterface = 'storage:\n  interfaces:\n    ICounter:\n      provider: memory';
   const dir = await makeProject(t, manifest({ plugins: [COUNTER, join(FIXTURE_PLUGINS, 'evolve-v1.ts')], replicas: 1, extra: perInterface }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   t.is((await koala(dir, ['call', 'ICounter/m', 'incr'])).stdout, '1');
   t.is((await koala(dir, ['call', 'IEvolve/s', 'incr'])).stdout, '1');
   t.is((await koala(dir, ['down'])).exitCode, 0);
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   t.is((await koala(dir, ['call', 'ICounter/m', 'get'])).stdout, '0', 'memory storage: gone with the host');
   t.is((await koala(dir, ['call', 'IEvolve/s', 'describe'])).stdout, 'n=1', 'sqlite storage: kept');
 });

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { isAlive, readRunState } from '../src/runtime/supervisor/run-state.ts';
-import { BIN, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor } from './helpers/cluster.ts';
+import { BIN, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor, upDetached } from './helpers/cluster.ts';
 
 test.serial('foreground `koala up`: logs with prefixes, Ctrl-C stops every child within 5 s and exits 0', async (t) => {
   const dir = await makeProject(t, manifest());
@@ -33,7 +33,7 @@ test.serial('foreground `koala up`: logs with prefixes, Ctrl-C stops every child
 
 test.serial('children exit when the supervisor is killed with SIGKILL (no orphans)', async (t) => {
   const dir = await makeProject(t, manifest());
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   const state = readRunState(dir)!;
   process.kill(state.pid, 'SIGKILL');
   await waitFor('every child to exit', () => state.processes.every((p) => !isAlive(p.pid)), 10_000);
@@ -49,7 +49,7 @@ test.serial('children exit when the supervisor is killed with SIGKILL (no orphan
 test.serial('a crashed host is restarted and the cluster keeps serving', async (t) => {
   // A lease far longer than the wait below: recovery must not come from lease expiry.
   const dir = await makeProject(t, manifest({ replicas: 1, extra: 'placement:\n  leaseTtl: 120s' }));
-  t.is((await koala(dir, ['up', '--detach'])).exitCode, 0);
+  await upDetached(t, dir);
   const before = readRunState(dir)!;
   const host = before.processes.find((p) => p.role === 'host')!;
   t.is((await koala(dir, ['call', 'IPlayer/1', 'count'])).stdout, '1');

@@ -26,6 +26,12 @@ export async function koala(cwd: string, args: string[], env: Record<string, str
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** `koala up --detach` in `dir`; fails the test with the command's own output if it does not start. */
+export async function upDetached(t: ExecutionContext, dir: string): Promise<void> {
+  const r = await koala(dir, ['up', '--detach']);
+  t.is(r.exitCode, 0, `koala up --detach failed:\n${r.stderr}\n${r.stdout}`);
+}
+
 /** A temp project with a manifest; removed, and any cluster in it stopped, when the test ends. */
 export async function makeProject(t: ExecutionContext, manifest: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'koala-test-'));
