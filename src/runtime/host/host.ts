@@ -664,11 +664,12 @@ export class Host {
     return this.#callRouted(target, key, message, args, caller, timeoutMs);
   }
 
-  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, what: () => string): number {
+  /** `identity` names the target in the error (built only then: this runs on every call). */
+  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, identity: string): number {
     const now = Date.now();
     const budget = timeoutMs ?? target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
     const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
-    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${what()}`);
+    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${identity}.${method}`);
     return deadline;
   }
 
@@ -677,7 +678,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, message.name, caller, timeoutMs, () => `${activation.identity}.${message.name}`);
+      deadline = this.#deadlineFor(activation.iface, message.name, caller, timeoutMs, activation.identity);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -702,7 +703,7 @@ export class Host {
   }
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
-    const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, () => `${target.name}/${key}.${message.name}`);
+    const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, `${target.name}/${key}`);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
     return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
