@@ -98,8 +98,10 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     for (const call of Object.values(calls)) await sampleThroughput(call, IN_FLIGHT, seconds >= 1 ? 1000 : 300);
     // Many short paired slices: the machine's load changes within seconds, so the ratio is the
     // median of each pair's ratio (a burst of other work spoils one pair, not the figure).
-    const rounds = seconds >= 1 ? 12 : 1;
-    const slice = Math.max(250, (seconds * 1000) / 2 / rounds);
+    // Short slices, so that the two of a pair run close together in time (the machine's load
+    // changes within a second); 125 ms is still ~25 000 calls.
+    const rounds = seconds >= 1 ? 24 : 1;
+    const slice = Math.max(125, (seconds * 1000) / 2 / rounds);
     const rate = { embedded: [] as Throughput[], consul: [] as Throughput[] };
     // Beside throughput, the CPU each cluster's processes (and this client) spend per call: the
     // cost itself, which the machine's other load does not change the way it changes throughput.
