@@ -5,12 +5,12 @@
 import { fileURLToPath } from 'node:url';
 import { median } from '../lib/measure.ts';
 import { timed } from '../lib/wall.ts';
-import { startRealCluster } from './real-cluster.ts';
+import { benchManifest, startRealCluster } from './real-cluster.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 export const PLAYER = fileURLToPath(new URL('../../plugins/player', import.meta.url));
 
-const MANIFEST = ['cluster: bench', 'logLevel: warn', 'placement:', '  provider: embedded', 'hosts:', '  - name: host', '    replicas: 2', `    plugins: [${JSON.stringify(PLAYER)}]`].join('\n');
+const MANIFEST = benchManifest({ plugins: [PLAYER], replicas: 2 });
 
 export async function run(seconds: number): Promise<Record<string, number>> {
   const runs = seconds >= 3 ? 7 : 2;

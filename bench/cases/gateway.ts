@@ -11,23 +11,14 @@ import { closeAll, startTogether } from '../lib/together.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
 import { IN_FLIGHT as CEILING_IN_FLIGHT } from './ceiling.ts';
 import { IN_FLIGHT as MOLECULER_IN_FLIGHT } from './moleculer.ts';
-import { startRealCluster } from './real-cluster.ts';
+import { benchManifest, startRealCluster } from './real-cluster.ts';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
 export const IN_FLIGHT = 1000;
 /** The fixed set of actors the calls go to: activated during warm-up, so this is steady state. */
 const ACTORS = 64;
 
-export const MANIFEST = [
-  'cluster: bench',
-  'logLevel: warn',
-  'placement:',
-  '  provider: embedded',
-  'hosts:',
-  '  - name: host',
-  '    replicas: 1',
-  `    plugins: [${JSON.stringify(PLUGIN)}]`,
-].join('\n');
+export const MANIFEST = benchManifest({ plugins: [PLUGIN], replicas: 1 });
 
 export async function startGatewayCluster() {
   const cluster = await startRealCluster(MANIFEST);

@@ -8,23 +8,14 @@ import { IDriver } from '../fixtures-driver.ts';
 import { interleaved, perSecond, ratio, sampleThroughput, warm, type Throughput } from '../lib/measure.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
-import { startRealCluster } from './real-cluster.ts';
+import { benchManifest, startRealCluster } from './real-cluster.ts';
 
 const PLUGINS = ['../fixtures-empty.ts', '../fixtures-driver.ts'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
 const IN_FLIGHT = 1000;
 /** How many target actors on the other host the driver spreads its calls over. */
 const TARGETS = 32;
 
-const MANIFEST = [
-  'cluster: bench',
-  'logLevel: warn',
-  'placement:',
-  '  provider: embedded',
-  'hosts:',
-  '  - name: host',
-  '    replicas: 2',
-  `    plugins: [${PLUGINS.map((p) => JSON.stringify(p)).join(', ')}]`,
-].join('\n');
+const MANIFEST = benchManifest({ plugins: PLUGINS, replicas: 2 });
 
 async function startCluster() {
   const cluster = await startRealCluster(MANIFEST);

@@ -9,23 +9,13 @@ import { interleaved, median, perSecond, ratio, sampleThroughput, type Throughpu
 import { cpuTimes } from '../lib/proc-cpu.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { readRunState } from '../../src/runtime/supervisor/run-state.ts';
-import { pipelined, startRealCluster, type BenchCluster } from './real-cluster.ts';
+import { benchManifest, pipelined, startRealCluster, type BenchCluster } from './real-cluster.ts';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
 const IN_FLIGHT = 256;
 
 function manifestFor(provider: 'embedded' | 'consul'): string {
-  return [
-    'cluster: bench',
-    'logLevel: warn',
-    'placement:',
-    `  provider: ${provider}`,
-    ...(provider === 'consul' ? ['  consul:', '    start: true'] : []),
-    'hosts:',
-    '  - name: host',
-    '    replicas: 2',
-    `    plugins: [${JSON.stringify(PLUGIN)}]`,
-  ].join('\n');
+  return benchManifest({ plugins: [PLUGIN], replicas: 2, provider });
 }
 
 const start = (provider: 'embedded' | 'consul') => async () => {

@@ -16,6 +16,23 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
+/** The benches' manifest: cluster `bench`, quiet logs, one host group serving `plugins`. */
+export function benchManifest(opts: { plugins: readonly string[]; replicas: number; provider?: 'embedded' | 'consul'; extra?: readonly string[] }): string {
+  const provider = opts.provider ?? 'embedded';
+  return [
+    'cluster: bench',
+    'logLevel: warn',
+    'placement:',
+    `  provider: ${provider}`,
+    ...(provider === 'consul' ? ['  consul:', '    start: true'] : []),
+    ...(opts.extra ?? []),
+    'hosts:',
+    '  - name: host',
+    `    replicas: ${opts.replicas}`,
+    `    plugins: [${opts.plugins.map((p) => JSON.stringify(p)).join(', ')}]`,
+  ].join('\n');
+}
+
 export async function startRealCluster(manifestYaml: string): Promise<BenchCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'koala-bench-'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'koala-bench', private: true }));

@@ -9,8 +9,9 @@ import { isAlive, readRunState } from '../../src/runtime/supervisor/run-state.ts
 import { median } from '../lib/measure.ts';
 import { timed } from '../lib/wall.ts';
 import { BIN, PLAYER } from './cli.ts';
+import { benchManifest } from './real-cluster.ts';
 
-const MANIFEST = ['cluster: bench', 'logLevel: warn', 'placement:', '  provider: embedded', 'gateway:', '  port: 0', 'hosts:', '  - name: host', '    replicas: 2', `    plugins: [${JSON.stringify(PLAYER)}]`].join('\n');
+const MANIFEST = benchManifest({ plugins: [PLAYER], replicas: 2, extra: ['gateway:', '  port: 0'] });
 
 /** `koala down`, then SIGKILL whatever the run state still names. Never throws. */
 async function stopEverything(dir: string): Promise<void> {

@@ -1,42 +1,25 @@
-// The activations of one host, keyed by identity. Concurrent first calls to one identity share a
+// The activations of one host, by identity. Concurrent first calls to one identity share a
 // single activation attempt, and calls that arrive while an activation is closing wait for the
 // close (which includes giving its position back) before a new one starts: within a host, an
 // identity is never active twice.
 import type { Position } from '../wire/schemas.ts';
+import { ByInterface } from '../util/by-interface.ts';
 import { Activation } from './activation.ts';
 
 export class ActivationTable {
-  /**
-   * The live activations by interface, then key: a call's lookup hashes only its key (the
-   * interface name is a string seen before), and no `iface/key` string is built or kept per actor.
-   */
-  readonly #byIface = new Map<string, Map<string, Activation>>();
-  #count = 0;
+  /** The live activations (see ByInterface: no identity string per lookup). */
+  readonly #active = new ByInterface<Activation>();
   readonly #starting = new Map<string, Promise<Activation | Position>>();
   readonly #closing = new Map<string, Promise<void>>();
 
   get size(): number {
-    return this.#count;
+    return this.#active.size;
   }
 
   /** The live activation, if there is one (the fast path: no promise). */
   live(iface: string, key: string): Activation | undefined {
-    const a = this.#byIface.get(iface)?.get(key);
+    const a = this.#active.get(iface, key);
     return a !== undefined && a.state === 'active' && (this.#closing.size === 0 || !this.#closing.has(a.identity)) ? a : undefined;
-  }
-
-  #add(activation: Activation): void {
-    let keys = this.#byIface.get(activation.iface.name);
-    if (keys === undefined) this.#byIface.set(activation.iface.name, (keys = new Map()));
-    if (keys.get(activation.key) === undefined) this.#count++;
-    keys.set(activation.key, activation);
-  }
-
-  #remove(activation: Activation): void {
-    const keys = this.#byIface.get(activation.iface.name);
-    if (keys?.get(activation.key) !== activation) return;
-    keys.delete(activation.key);
-    this.#count--;
   }
 
   /** The activation being started for this identity, if one is. */
@@ -57,7 +40,7 @@ export class ActivationTable {
       let starting = this.#starting.get(identity);
       if (starting === undefined) {
         starting = start().finally(() => this.#starting.delete(identity));
-        starting.then((a) => a instanceof Activation && this.#add(a), () => {});
+        starting.then((a) => a instanceof Activation && this.#active.set(a.iface.name, a.key, a), () => {});
         this.#starting.set(identity, starting);
       }
       return starting;
@@ -70,7 +53,7 @@ export class ActivationTable {
     const existing = this.#closing.get(id);
     if (existing !== undefined) return existing;
     const closing = close().finally(() => {
-      this.#remove(activation);
+      this.#active.deleteIf(activation.iface.name, activation.key, activation);
       this.#closing.delete(id);
     });
     this.#closing.set(id, closing);
@@ -78,8 +61,6 @@ export class ActivationTable {
   }
 
   values(): Activation[] {
-    const all: Activation[] = [];
-    for (const keys of this.#byIface.values()) for (const a of keys.values()) all.push(a);
-    return all;
+    return this.#active.values();
   }
 }

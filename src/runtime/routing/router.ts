@@ -3,6 +3,7 @@
 // Requests carry epoch 0: hosts decide ownership by their activations and placement, never by the
 // epoch a caller believes (epochs serve releases), and an embedded epoch costs 8 bytes a call.
 import { KoalaError } from '../errors/errors.ts';
+import { ByInterface } from '../util/by-interface.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import { checkArgs, encodeArgs, readAnswer } from '../wire/rpc.ts';
@@ -41,27 +42,6 @@ export interface RouterOptions {
     /** Stateless workers of interfaces this host serves run here, never elsewhere (as in Orleans). */
     statelessHere: (iface: string) => boolean;
   };
-}
-
-/** Cached positions by interface, then key: a lookup builds no `iface/key` string. */
-class PositionCache {
-  readonly #byIface = new Map<string, Map<string, Position>>();
-
-  get(iface: string, key: string): Position | undefined {
-    return this.#byIface.get(iface)?.get(key);
-  }
-
-  set(iface: string, key: string, position: Position): void {
-    let keys = this.#byIface.get(iface);
-    if (keys === undefined) this.#byIface.set(iface, (keys = new Map()));
-    keys.set(key, position);
-  }
-
-  /** Forgets `position` unless someone already replaced it with a newer one. */
-  forget(iface: string, key: string, position: Position): void {
-    const keys = this.#byIface.get(iface);
-    if (keys?.get(key) === position) keys.delete(key);
-  }
 }
 
 /** What a caller gives `call` besides the target, method and arguments. */
@@ -142,12 +122,9 @@ class Forwarded extends AnswerHandler {
   }
 
   answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
-    if (kind === 'RESPONSE') {
-      this.#to.answer(kind, id, frame, start, end);
-      return;
-    }
-    const answer = answerEnvelope(kind, id, frame.subarray(start, end));
-    if (!isStale(answer)) {
+    // Only a non-RESPONSE needs looking into (an envelope is built for it alone).
+    const answer = kind === 'RESPONSE' ? undefined : answerEnvelope(kind, id, frame.subarray(start, end));
+    if (answer === undefined || !isStale(answer)) {
       this.#to.answer(kind, id, frame, start, end);
       return;
     }
@@ -167,7 +144,8 @@ class Forwarded extends AnswerHandler {
 
 export class ActorRouter {
   readonly #opts: RouterOptions;
-  readonly #positions = new PositionCache();
+  /** Cached positions (see ByInterface: no `iface/key` string per lookup). */
+  readonly #positions = new ByInterface<Position>();
   readonly #locating = new Map<string, Promise<Position>>();
 
   constructor(opts: RouterOptions) {
@@ -195,7 +173,7 @@ export class ActorRouter {
   /** A cached position proved stale: forget it, or (a redirect) replace it with the one the host named. */
   stale(iface: string, key: string, position: Position, answer: Envelope | undefined): void {
     if (answer?.kind === 'REDIRECT') this.#positions.set(iface, key, positionType.fromBuffer(answer.payload));
-    else this.#positions.forget(iface, key, position);
+    else this.#positions.deleteIf(iface, key, position);
   }
 
   /** Sends a request to the actor's owner; resolves with the RESPONSE or ERROR envelope. */
@@ -216,7 +194,7 @@ export class ActorRouter {
         } catch (err) {
           // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
           // and its actors already free to activate elsewhere.
-          this.#positions.forget(env.iface, env.key, position);
+          this.#positions.deleteIf(env.iface, env.key, position);
           const fresh = attempt < MAX_REDIRECTS ? await this.#locate(id, env.iface, env.key) : position;
           if (fresh.host === position.host) throw err;
           position = fresh;
@@ -226,14 +204,14 @@ export class ActorRouter {
           answer = await peer.request(env);
         } catch (err) {
           // Sent, and then the connection died: the call may have run, so it is not retried.
-          this.#positions.forget(env.iface, env.key, position);
+          this.#positions.deleteIf(env.iface, env.key, position);
           throw err;
         }
       }
       if (answer.kind === 'ERROR' && refusedUnrun(answer)) {
         // The host refused before running the call (it lost its lease, or is stopping): its cached
         // position is stale. If placement now names another host, the call goes there.
-        this.#positions.forget(env.iface, env.key, position);
+        this.#positions.deleteIf(env.iface, env.key, position);
         if (attempt >= MAX_REDIRECTS) return answer;
         const fresh = await this.#locate(id, env.iface, env.key).catch(() => position);
         if (fresh.host === position.host) return answer;

@@ -34,12 +34,7 @@ export class MemoryStore implements Store {
   }
 
   async write(table: string, key: string, subKey: string | undefined, value: Buffer, expected: number): Promise<number> {
-    this.#open();
-    checkExpected(expected);
-    const sub = subKeyColumn(subKey);
-    const row = this.#rows.get(table)?.get(key)?.get(sub);
-    const live = row?.value === undefined ? 0 : row.version;
-    if (live !== expected) throw new StaleStateError(table, key, subKey || undefined, expected, live);
+    const { sub, row } = this.#expect(table, key, subKey, expected);
     // A live row goes to expected + 1; a new record to 1, or past its tombstone.
     const version = (row?.version ?? 0) + 1;
     this.#subKeys(table, key).set(sub, { value: Buffer.from(value), version });
@@ -47,12 +42,7 @@ export class MemoryStore implements Store {
   }
 
   async clear(table: string, key: string, subKey: string | undefined, expected: number): Promise<void> {
-    this.#open();
-    checkExpected(expected);
-    const sub = subKeyColumn(subKey);
-    const row = this.#rows.get(table)?.get(key)?.get(sub);
-    const live = row?.value === undefined ? 0 : row.version;
-    if (live !== expected) throw new StaleStateError(table, key, subKey || undefined, expected, live);
+    const { sub, row } = this.#expect(table, key, subKey, expected);
     if (row?.value !== undefined) this.#subKeys(table, key).set(sub, { value: undefined, version: row.version + 1 });
   }
 
@@ -100,6 +90,17 @@ export class MemoryStore implements Store {
 
   #open(): void {
     if (this.#closed) throw closedError('memory');
+  }
+
+  /** The record's row, after checking that its live version is `expected` (STALE_STATE if not). */
+  #expect(table: string, key: string, subKey: string | undefined, expected: number): { sub: string; row: Row | undefined } {
+    this.#open();
+    checkExpected(expected);
+    const sub = subKeyColumn(subKey);
+    const row = this.#rows.get(table)?.get(key)?.get(sub);
+    const live = row?.value === undefined ? 0 : row.version;
+    if (live !== expected) throw new StaleStateError(table, key, subKey || undefined, expected, live);
+    return { sub, row };
   }
 
   #subKeys(table: string, key: string): Map<string, Row> {

@@ -178,16 +178,22 @@ export class Reader {
 
   /** Skips a map of strings (see `headers`). */
   skipHeaders(): void {
-    for (;;) {
-      let count = this.long();
-      if (count === 0) return;
-      if (count < 0) {
-        count = -count;
-        this.long();
-      }
-      if (count * 2 > this.end - this.pos) throw new Truncated('headers');
-      for (let i = 0; i < 2 * count; i++) this.skipBytes();
+    let count: number;
+    while ((count = this.#mapBlock()) > 0) for (let i = 0; i < 2 * count; i++) this.skipBytes();
+  }
+
+  /**
+   * The entry count heading a block of a map of strings (0 at its end). Every entry takes at
+   * least two bytes, so no count may claim more than what is left (see avro.ts).
+   */
+  #mapBlock(): number {
+    let count = this.long();
+    if (count < 0) {
+      count = -count;
+      this.long(); // the block's size in bytes: the entries are read anyway
     }
+    if (count * 2 > this.end - this.pos) throw new Truncated('headers');
+    return count;
   }
 
   #length(what: string): number {
@@ -256,14 +262,8 @@ export class Reader {
       return cache!.value;
     }
     const out: Record<string, string> = {};
-    for (;;) {
-      let count = this.long();
-      if (count === 0) break;
-      if (count < 0) {
-        count = -count;
-        this.long(); // the block's size in bytes: we read the entries anyway
-      }
-      if (count * 2 > this.end - this.pos) throw new Truncated('headers');
+    let count: number;
+    while ((count = this.#mapBlock()) > 0) {
       for (let i = 0; i < count; i++) {
         const k = this.string();
         out[k] = this.string();

@@ -120,7 +120,8 @@ export class FrameWriter {
     const k = kindIndex(kind);
     checkFields(f, id, deadline, epoch, payload);
     const strings = f.iface.length + f.key.length + f.method.length + f.chain.length;
-    this.#reserve(FIXED_BOUND + 3 * strings + headersBound(f.headers) + (payload?.length ?? 0));
+    const headers = f.headers === this.#lastHeaders ? this.#lastHeadersBytes.length : headersBound(f.headers);
+    this.#reserve(FIXED_BOUND + 3 * strings + headers + (payload?.length ?? 0));
     const buf = this.#buf;
     let pos = this.#pos;
     buf[pos++] = k << 1;

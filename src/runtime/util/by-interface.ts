@@ -1,0 +1,37 @@
+// Values per actor, kept by interface name, then key. A lookup hashes only the key: the interface
+// name is a string seen before (its hash is cached), and no `iface/key` string is built per call
+// or kept per actor. Used on the hot paths: a router's positions, a host's activations.
+
+export class ByInterface<V> {
+  readonly #byIface = new Map<string, Map<string, V>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(iface: string, key: string): V | undefined {
+    return this.#byIface.get(iface)?.get(key);
+  }
+
+  set(iface: string, key: string, value: V): void {
+    let keys = this.#byIface.get(iface);
+    if (keys === undefined) this.#byIface.set(iface, (keys = new Map()));
+    if (!keys.has(key)) this.#size++;
+    keys.set(key, value);
+  }
+
+  /** Deletes the entry if it still holds `value` (someone may have replaced it since). */
+  deleteIf(iface: string, key: string, value: V): void {
+    const keys = this.#byIface.get(iface);
+    if (keys?.get(key) !== value) return;
+    keys.delete(key);
+    this.#size--;
+  }
+
+  values(): V[] {
+    const all: V[] = [];
+    for (const keys of this.#byIface.values()) for (const v of keys.values()) all.push(v);
+    return all;
+  }
+}
