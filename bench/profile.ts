@@ -115,7 +115,7 @@ try {
   windowUs[1] = Number(process.hrtime.bigint() / 1000n);
   for (const pid of names.keys()) {
     const [a, b] = [cpu.get(pid)!, cpuTimes(Number(pid))];
-    cpu.set(pid, { userMs: b.userMs - a.userMs, systemMs: b.systemMs - a.systemMs });
+    cpu.set(pid, { userMs: b.userMs - a.userMs, systemMs: b.systemMs - a.systemMs, minorFaults: b.minorFaults - a.minorFaults });
   }
   const after = frameCounts();
   clientFrames.sent = after.sent - before.sent;
@@ -129,9 +129,10 @@ try {
   process.stdout.write(`CPU per call in the measured window (/proc): user + system = total\n`);
   let total = 0;
   const us = (ms: number) => ((ms * 1000) / calls).toFixed(2).padStart(6);
-  for (const [pid, { userMs, systemMs }] of cpu) {
+  for (const [pid, { userMs, systemMs, minorFaults }] of cpu) {
     total += userMs + systemMs;
-    process.stdout.write(`  ${us(userMs)} + ${us(systemMs)} = ${us(userMs + systemMs)} µs  ${names.get(pid)}\n`);
+    const faults = `${(minorFaults / calls).toFixed(3)} page faults`;
+    process.stdout.write(`  ${us(userMs)} + ${us(systemMs)} = ${us(userMs + systemMs)} µs  ${faults.padStart(18)}  ${names.get(pid)}\n`);
   }
   process.stdout.write(`                     ${us(total)} µs  total → at most ${Math.round(((2 * 1000) / ((total * 1000) / calls)) * 1000).toLocaleString('en-US')} calls/s on 2 fully used cores\n`);
   process.stdout.write(`client frames in the window: ${clientFrames.sent} sent, ${clientFrames.received} received (${(calls / Math.max(1, clientFrames.sent)).toFixed(0)} calls per frame)\n`);

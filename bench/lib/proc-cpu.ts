@@ -8,6 +8,8 @@ const TICKS_PER_SEC = 100; // USER_HZ on Linux
 export interface CpuTimes {
   userMs: number;
   systemMs: number;
+  /** Minor page faults so far: fresh memory touched (heap growth, new buffers) costs system time. */
+  minorFaults: number;
 }
 
 /** CPU milliseconds used by `pid` so far (NaN where /proc is not available). */
@@ -16,8 +18,9 @@ export function cpuTimes(pid: number): CpuTimes {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ", state is field 3, so utime (14) and stime (15) are at indices 11 and 12.
-    return { userMs: (Number(fields[11]) * 1000) / TICKS_PER_SEC, systemMs: (Number(fields[12]) * 1000) / TICKS_PER_SEC };
+    // minflt (field 10) is at index 7.
+    return { userMs: (Number(fields[11]) * 1000) / TICKS_PER_SEC, systemMs: (Number(fields[12]) * 1000) / TICKS_PER_SEC, minorFaults: Number(fields[7]) };
   } catch {
-    return { userMs: NaN, systemMs: NaN };
+    return { userMs: NaN, systemMs: NaN, minorFaults: NaN };
   }
 }

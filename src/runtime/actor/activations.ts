@@ -39,8 +39,18 @@ export class ActivationTable {
       if (live !== undefined) return live;
       let starting = this.#starting.get(identity);
       if (starting === undefined) {
-        starting = start().finally(() => this.#starting.delete(identity));
-        starting.then((a) => a instanceof Activation && this.#active.set(a.iface.name, a.key, a), () => {});
+        // Live (found by `live`) before anyone waiting on `starting` runs.
+        starting = start().then(
+          (a) => {
+            this.#starting.delete(identity);
+            if (a instanceof Activation) this.#active.set(a.iface.name, a.key, a);
+            return a;
+          },
+          (err: unknown) => {
+            this.#starting.delete(identity);
+            throw err;
+          },
+        );
         this.#starting.set(identity, starting);
       }
       return starting;

@@ -24,7 +24,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
-import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
+import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, replyError } from '../wire/rpc.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { NO_HEADERS } from '../wire/frame.ts';
@@ -94,6 +94,16 @@ interface BoundContext extends ActorContext {
 type ContextMethods = Pick<ActorContext, 'getProxy' | 'registerTimer' | 'deactivateOnIdle' | 'sessions' | 'registerReminder' | 'unregisterReminder'>;
 
 /** Errors an actor throws reach in-process callers in the same shape as remote ones. */
+/** Whether a call's arguments decode: a call that would fail on them must not activate its actor first. */
+function decodes(message: AvroMessageTypes, payload: Buffer): boolean {
+  try {
+    decodeArgs(message, payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function mapActorError(err: unknown, identity: string): unknown {
   return err instanceof KoalaError ? err : fromErrorRecord(toErrorRecord(err, identity));
 }
@@ -267,8 +277,30 @@ export class Host {
     return true;
   }
 
-  /** The general path (activation, redirects, retries): answers once `#answer` has. */
+  /**
+   * Everything the short path does not take. A call to an actor that is not active here yet (the
+   * first call of a new actor) activates it, then takes the short path; the rest goes to `#answer`.
+   */
   onRequestSlow(env: Envelope, peer: Peer): void {
+    const served = this.#served.get(env.iface);
+    const message = served?.methods.get(env.method);
+    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid || !decodes(message, env.payload)) {
+      this.#answerGeneral(env, peer);
+      return;
+    }
+    const identity = `${env.iface}/${env.key}`;
+    this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served!.plugin, env.key)).then(
+      (target) => {
+        if (!(target instanceof Activation)) {
+          if (env.kind === 'REQUEST') peer.reply(env, 'REDIRECT', positionType.toBuffer(target));
+        } else if (!this.#answerActive(env, peer)) this.#answerGeneral(env, peer);
+      },
+      (err: unknown) => replyError(peer, env, err, identity),
+    );
+  }
+
+  /** The general path (activation, redirects, retries, workers, runtime methods, errors): answers once `#answer` has. */
+  #answerGeneral(env: Envelope, peer: Peer): void {
     void this.#answer(env).then((answer) => {
       if (env.kind === 'REQUEST') peer.reply(env, answer.kind, answer.payload);
     });

@@ -157,11 +157,20 @@ export class ActorRouter {
    * to the owner's connection, when the position is cached and the connection open (steady state:
    * no Promise, no re-encoding). Anything else goes the general way of `forward`.
    */
-  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink): void {
+  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink, located = false): void {
     const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
     const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
     if (peer !== undefined && !peer.closed) {
       peer.forward(env, deadline, 0, new Forwarded(this, env, deadline, position!, to));
+      return;
+    }
+    if (position === undefined && !located && this.#opts.local === undefined) {
+      // A first call to this actor (a new activation): once placement has named its host, the
+      // call is forwarded by copying its bytes like any other (no re-encoding, no Promise per answer).
+      this.#locate(`${env.iface}/${env.key}`, env.iface, env.key).then(
+        () => this.forwardDecoded(env, deadline, to, true),
+        (err: Error) => to.fail(err),
+      );
       return;
     }
     this.forward(outgoingOf(env, deadline)).then(

@@ -17,8 +17,10 @@ export class ByInterface<V> {
   set(iface: string, key: string, value: V): void {
     let keys = this.#byIface.get(iface);
     if (keys === undefined) this.#byIface.set(iface, (keys = new Map()));
-    if (!keys.has(key)) this.#size++;
+    // One hash lookup, not `has` then `set`: these maps hold every actor of a process.
+    const before = keys.size;
     keys.set(key, value);
+    if (keys.size !== before) this.#size++;
   }
 
   /** Deletes the entry if it still holds `value` (someone may have replaced it since). */

@@ -3,10 +3,22 @@
 import { KoalaError } from '../errors/errors.ts';
 import type { ActorImplementation, ActorInterface } from '../interface/interface.ts';
 import type { Peer } from './peer.ts';
-import { decodeArgs, encodeResult, methodOf, replyError } from './rpc.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
+import { checkResult, decodeArgs, methodOf, replyError } from './rpc.ts';
 import type { Envelope } from './schemas.ts';
+import { isThenable } from '../util/thenable.ts';
 
 type AnyMethod = (...args: unknown[]) => unknown;
+
+/** Answers with the method's result (a result that is not of its type: an error answer). */
+function answer(peer: Peer, env: Envelope, iface: ActorInterface, message: AvroMessageTypes, value: unknown): void {
+  if (env.kind !== 'REQUEST') return;
+  try {
+    peer.replyValue(env, message.responseType, checkResult(iface, message, value));
+  } catch (err) {
+    replyError(peer, env, err);
+  }
+}
 
 export class ServiceTable {
   readonly #services = new Map<string, { iface: ActorInterface; impl: Record<string, AnyMethod> }>();
@@ -29,18 +41,24 @@ export class ServiceTable {
       replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', `this process does not serve ${env.iface}`));
       return Promise.resolve();
     }
-    let run: Promise<unknown>;
+    let message;
+    let result: unknown;
     try {
-      const message = methodOf(service.iface, env.method);
-      const args = decodeArgs(message, env.payload);
-      run = Promise.resolve(service.impl[env.method]!.apply(service.impl, args)).then((value) => {
-        if (env.kind === 'REQUEST') peer.reply(env, 'RESPONSE', encodeResult(service.iface, message, value));
-      });
+      message = methodOf(service.iface, env.method);
+      result = service.impl[env.method]!.apply(service.impl, decodeArgs(message, env.payload));
     } catch (err) {
-      run = Promise.reject(err);
+      replyError(peer, env, err);
+      return Promise.resolve();
     }
-    return run.then(
-      () => undefined,
+    // Most services answer synchronously (placement's `locate` and `claim`): answered at once,
+    // the result encoded straight into the answer frame.
+    if (!isThenable(result)) {
+      answer(peer, env, service.iface, message, result);
+      return Promise.resolve();
+    }
+    const asked = message;
+    return Promise.resolve(result).then(
+      (value) => answer(peer, env, service.iface, asked, value),
       (err: unknown) => replyError(peer, env, err),
     );
   }

@@ -14,7 +14,7 @@ export class EmbeddedPlacementClient implements Placement {
 
   constructor(url: string, identity: LocalIdentity) {
     this.#pool = new PeerPool({ identity });
-    this.#api = serviceProxy(PlacementInterface, () => this.#pool.get(url), PLACEMENT_CALL_TIMEOUT_MS);
+    this.#api = serviceProxy(PlacementInterface, () => this.#pool.get(url), PLACEMENT_CALL_TIMEOUT_MS, () => this.#pool.ready(url));
   }
 
   register(host: HostInfo): Promise<number> {
