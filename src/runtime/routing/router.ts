@@ -147,6 +147,8 @@ export class ActorRouter {
   /** Cached positions (see ByInterface: no `iface/key` string per lookup). */
   readonly #positions = new ByInterface<Position>();
   readonly #locating = new Map<string, Promise<Position>>();
+  /** One Position object per host, shared by every cached actor it holds (see `#shared`). */
+  readonly #byHost = new Map<string, Position>();
 
   constructor(opts: RouterOptions) {
     this.#opts = opts;
@@ -181,7 +183,7 @@ export class ActorRouter {
 
   /** A cached position proved stale: forget it, or (a redirect) replace it with the one the host named. */
   stale(iface: string, key: string, position: Position, answer: Envelope | undefined): void {
-    if (answer?.kind === 'REDIRECT') this.#positions.set(iface, key, positionType.fromBuffer(answer.payload));
+    if (answer?.kind === 'REDIRECT') this.#positions.set(iface, key, this.#shared(positionType.fromBuffer(answer.payload)));
     else this.#positions.deleteIf(iface, key, position);
   }
 
@@ -229,7 +231,7 @@ export class ActorRouter {
       }
       if (answer.kind !== 'REDIRECT') return answer;
       if (attempt >= MAX_REDIRECTS) throw new KoalaError('NOT_OWNER', `${id} moved more than ${MAX_REDIRECTS} times during one call; try again`);
-      position = positionType.fromBuffer(answer.payload);
+      position = this.#shared(positionType.fromBuffer(answer.payload));
       this.#positions.set(env.iface, env.key, position);
     }
   }
@@ -269,13 +271,27 @@ export class ActorRouter {
     return result.kind === 'value' ? result.value : undefined;
   }
 
+  /**
+   * The cached form of a position: the host's one shared object. The cache keeps one entry per
+   * actor (a gateway may know millions), and a caller never needs the epoch (see the top of this
+   * file), so the entry need not be an object and two strings of its own.
+   */
+  #shared(position: Position): Position {
+    const known = this.#byHost.get(position.host);
+    if (known !== undefined && known.address === position.address) return known;
+    const shared: Position = { host: position.host, address: position.address, epoch: 0 };
+    this.#byHost.set(position.host, shared);
+    return shared;
+  }
+
   /** Asks placement, once for any number of concurrent first calls to one actor. */
   #locate(id: string, iface: string, key: string): Promise<Position> {
     let pending = this.#locating.get(id);
     if (pending === undefined) {
       pending = this.#opts.placement.locate(iface, key).then(
-        (position) => {
+        (found) => {
           this.#locating.delete(id);
+          const position = this.#shared(found);
           this.#positions.set(iface, key, position);
           return position;
         },

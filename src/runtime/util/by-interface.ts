@@ -31,6 +31,16 @@ export class ByInterface<V> {
     this.#size--;
   }
 
+  /** Deletes the entry, whatever it holds. */
+  delete(iface: string, key: string): void {
+    if (this.#byIface.get(iface)?.delete(key) === true) this.#size--;
+  }
+
+  /** Calls `fn` for every entry (it may delete the entry it is given). */
+  forEach(fn: (value: V, iface: string, key: string) => void): void {
+    for (const [iface, keys] of this.#byIface) for (const [key, value] of keys) fn(value, iface, key);
+  }
+
   values(): V[] {
     const all: V[] = [];
     for (const keys of this.#byIface.values()) for (const v of keys.values()) all.push(v);

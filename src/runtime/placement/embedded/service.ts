@@ -5,6 +5,7 @@ import type { ActorImplementation } from '../../interface/interface.ts';
 import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, PlacementInterface } from '../protocol.ts';
 import type { Candidate, Strategy } from '../strategies.ts';
+import { ByInterface } from '../../util/by-interface.ts';
 
 interface HostLease extends Candidate {
   expiresAt: number;
@@ -12,6 +13,20 @@ interface HostLease extends Candidate {
   reported: number;
   /** Positions placement holds for the host now: known at once, where reports come every TTL / 3. */
   placed: number;
+}
+
+/**
+ * A granted position: the lease of the host that holds it (whose id and address it names), its
+ * epoch and when it was granted. One small object per actor; a Position is made when one is asked for.
+ */
+interface Grant {
+  readonly lease: HostLease;
+  readonly epoch: number;
+  readonly since: number;
+}
+
+function positionOf(grant: Grant): Position {
+  return { host: grant.lease.info.id, address: grant.lease.info.address, epoch: grant.epoch };
 }
 
 export interface EmbeddedPlacementOptions {
@@ -24,8 +39,8 @@ export interface EmbeddedPlacementOptions {
 export class EmbeddedPlacementService implements ActorImplementation<typeof PlacementInterface> {
   readonly #opts: EmbeddedPlacementOptions;
   readonly #hosts = new Map<string, HostLease>();
-  /** Positions by identity, each with when it was granted (for listings): one map, one entry. */
-  readonly #positions = new Map<string, { position: Position; since: number }>();
+  /** Positions by interface, then key (no identity string per actor or per lookup). */
+  readonly #positions = new ByInterface<Grant>();
   // Epochs start from the clock so that they keep increasing across placement restarts.
   #epoch = Date.now() * 1000;
 
@@ -66,10 +81,9 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   }
 
   locate(iface: string, key: string): Position {
-    const id = `${iface}/${key}`;
     const now = this.#now();
-    const existing = this.#live(id);
-    if (existing !== undefined) return existing;
+    const existing = this.#positions.get(iface, key);
+    if (existing !== undefined && this.#isLive(existing, now)) return positionOf(existing);
     const candidates: HostLease[] = [];
     let known = false;
     for (const lease of this.#hosts.values()) {
@@ -81,47 +95,42 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
       if (known) throw new KoalaError('NO_HOST', `no live host serves ${iface} right now; retry when a host is up`);
       throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${this.#interfaceList()})`);
     }
-    const chosen = this.#opts.strategy(candidates, iface, key, now);
+    // One of `candidates`: a lease.
+    const chosen = this.#opts.strategy(candidates, iface, key, now) as HostLease;
     if (chosen.info.interfaces.some((i) => i.name === iface && i.stateless)) {
       // Stateless workers have no single owner: any host will do, and nothing is recorded.
       return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
     }
-    const position: Position = { host: chosen.info.id, address: chosen.info.address, epoch: ++this.#epoch };
-    this.#record(id, position);
-    return position;
+    return positionOf(this.#record(iface, key, existing, chosen, now));
   }
 
   claim(iface: string, key: string, hostId: string): Position {
-    const existing = this.#live(`${iface}/${key}`);
-    if (existing !== undefined) return existing;
+    const now = this.#now();
+    const existing = this.#positions.get(iface, key);
+    if (existing !== undefined && this.#isLive(existing, now)) return positionOf(existing);
     const lease = this.#hosts.get(hostId);
-    if (lease === undefined || lease.expiresAt <= this.#now()) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no placement lease; it must register again`);
+    if (lease === undefined || lease.expiresAt <= now) throw new KoalaError('LEASE_LOST', `host ${hostId} holds no placement lease; it must register again`);
     if (!lease.info.interfaces.some((i) => i.name === iface)) throw new KoalaError('UNKNOWN_INTERFACE', `host ${hostId} does not serve ${iface}`);
-    const position: Position = { host: hostId, address: lease.info.address, epoch: ++this.#epoch };
-    this.#record(`${iface}/${key}`, position);
-    return position;
+    return positionOf(this.#record(iface, key, existing, lease, now));
   }
 
   /**
-   * Records a position, keeping each host's count of positions. The strategy balances on
-   * max(reported activations, positions held): during a burst of new activations the reports lag
-   * (every TTL / 3) and a stale "least loaded" host would take most of the burst; the counts do not.
+   * Records a new position in place of `before` (a dead one, if any), keeping each host's count of
+   * positions. The strategy balances on max(reported activations, positions held): during a burst
+   * of new activations the reports lag (every TTL / 3) and a stale "least loaded" host would take
+   * most of the burst; the counts do not.
    */
-  #record(id: string, position: Position): void {
-    const before = this.#positions.get(id);
-    if (before !== undefined) this.#countPlaced(before.position.host, -1);
-    this.#positions.set(id, { position, since: Date.now() });
-    this.#countPlaced(position.host, 1);
+  #record(iface: string, key: string, before: Grant | undefined, lease: HostLease, now: number): Grant {
+    if (before !== undefined) this.#countPlaced(before.lease, -1);
+    const grant: Grant = { lease, epoch: ++this.#epoch, since: now };
+    this.#positions.set(iface, key, grant);
+    this.#countPlaced(lease, 1);
+    return grant;
   }
 
-  #forget(id: string, position: Position): void {
-    this.#positions.delete(id);
-    this.#countPlaced(position.host, -1);
-  }
-
-  #countPlaced(hostId: string, delta: number): void {
-    const lease = this.#hosts.get(hostId);
-    if (lease === undefined) return;
+  #countPlaced(lease: HostLease, delta: number): void {
+    // A lease that was dropped (or replaced by a new registration) counts nothing any more.
+    if (this.#hosts.get(lease.info.id) !== lease) return;
     lease.placed += delta;
     this.#updateLoad(lease);
   }
@@ -130,18 +139,17 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     lease.info.load = Math.max(lease.reported, lease.placed);
   }
 
-  /** The recorded position of an identity, if its host's lease still runs. */
-  #live(id: string): Position | undefined {
-    const existing = this.#positions.get(id)?.position;
-    if (existing === undefined) return undefined;
-    const owner = this.#hosts.get(existing.host);
-    return owner !== undefined && owner.expiresAt > this.#now() ? existing : undefined;
+  /** Whether a grant still stands: its host's lease (that very registration) still runs. */
+  #isLive(grant: Grant, now: number): boolean {
+    return grant.lease.expiresAt > now && this.#hosts.get(grant.lease.info.id) === grant.lease;
   }
 
   release(iface: string, key: string, hostId: string, epoch: number): null {
-    const id = `${iface}/${key}`;
-    const existing = this.#positions.get(id)?.position;
-    if (existing && existing.host === hostId && existing.epoch === epoch) this.#forget(id, existing);
+    const existing = this.#positions.get(iface, key);
+    if (existing && existing.lease.info.id === hostId && existing.epoch === epoch) {
+      this.#positions.delete(iface, key);
+      this.#countPlaced(existing.lease, -1);
+    }
     return null;
   }
 
@@ -151,11 +159,10 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
 
   actors(iface: string): ActorPlacement[] {
     const list: ActorPlacement[] = [];
-    for (const [id, pos] of this.#positions) {
-      const slash = id.indexOf('/');
-      const name = id.slice(0, slash);
-      if ((iface === '' || name === iface) && this.#live(id) !== undefined) list.push({ iface: name, key: id.slice(slash + 1), host: pos.position.host, since: pos.since });
-    }
+    const now = this.#now();
+    this.#positions.forEach((grant, name, key) => {
+      if ((iface === '' || name === iface) && this.#isLive(grant, now)) list.push({ iface: name, key, host: grant.lease.info.id, since: grant.since });
+    });
     return list;
   }
 
@@ -180,14 +187,15 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   }
 
   #drop(hostId: string, why: string): void {
+    const lease = this.#hosts.get(hostId);
     this.#hosts.delete(hostId);
     let released = 0;
-    for (const [id, pos] of this.#positions) {
-      if (pos.position.host === hostId) {
-        this.#positions.delete(id);
+    this.#positions.forEach((grant, iface, key) => {
+      if (grant.lease === lease || grant.lease.info.id === hostId) {
+        this.#positions.delete(iface, key);
         released++;
       }
-    }
+    });
     this.#opts.log?.(`host ${hostId} ${why}; released ${released} position${released === 1 ? '' : 's'}`);
   }
 
