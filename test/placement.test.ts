@@ -8,6 +8,9 @@ import { KoalaError } from '../src/runtime/errors/errors.ts';
 import { EmbeddedPlacementClient } from '../src/runtime/placement/embedded/client.ts';
 import type { PlacementChildConfig } from '../src/runtime/placement/embedded/main.ts';
 import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/service.ts';
+import { InProcessPlacement } from '../src/runtime/placement/embedded/in-process.ts';
+import { HostLease } from '../src/runtime/host/lease.ts';
+import { createLogger } from '../src/runtime/util/log.ts';
 import { PlacementInterface, type HostInfo } from '../src/runtime/placement/protocol.ts';
 import { STRATEGIES, WARM_UP_MS, type Candidate, type Strategy } from '../src/runtime/placement/strategies.ts';
 import { CHILD_CONFIG_ENV } from '../src/runtime/process/child.ts';
@@ -529,4 +532,35 @@ test('embedded/main.ts: exits when its supervisor goes away (IPC disconnect)', a
   await new Promise<void>((resolve) => child.once('message', () => resolve()));
   child.disconnect();
   t.is(await exited, 0);
+});
+
+test('a host takes a grant from a call only if it was made to its current registration and not given back since', async (t) => {
+  // The real service and the real lease, on real timers: renewals every 100 ms.
+  const svc = new EmbeddedPlacementService({ leaseTtlMs: 300, strategy: first });
+  const info = host('h-grant', ['I']);
+  let fenced = 0;
+  const lease = new HostLease({ placement: new InProcessPlacement(svc), info: () => info, load: () => 0, fence: async () => void fenced++, log: createLogger('error') });
+  t.teardown(() => lease.stop());
+  await lease.start();
+  await delay(20); // the floor: placement's newest epoch once registered
+
+  const x = svc.locate('I', 'x');
+  t.true(lease.acceptsGrant(x.epoch), 'granted to this registration');
+  t.false(lease.acceptsGrant(x.epoch - 1), 'older than the registration');
+  lease.releasing(x.epoch);
+  t.false(lease.acceptsGrant(x.epoch), 'given back');
+
+  const y = svc.locate('I', 'y');
+  t.true(lease.acceptsGrant(y.epoch));
+  // Placement forgets the host: its next renewal fails, it fences and registers again. Grants made
+  // to the former registration are void (placement dropped them; they may be granted elsewhere).
+  svc.unregister(info.id);
+  const deadline = Date.now() + 3000;
+  while ((fenced === 0 || !svc.members().some((m) => m.id === info.id)) && Date.now() < deadline) await delay(10);
+  t.is(fenced, 1);
+  await delay(20);
+  t.false(lease.acceptsGrant(y.epoch), 'granted to the former registration');
+  const z = svc.locate('I', 'z');
+  t.true(lease.acceptsGrant(z.epoch), 'granted to the new one');
+  t.true(svc.epochNow() >= z.epoch);
 });

@@ -10,7 +10,12 @@ import { Gateway } from '../src/runtime/gateway/gateway.ts';
 import { Host } from '../src/runtime/host/host.ts';
 import { InProcessPlacement } from '../src/runtime/placement/embedded/in-process.ts';
 import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/service.ts';
+import type { Placement } from '../src/runtime/placement/protocol.ts';
 import type { Strategy } from '../src/runtime/placement/strategies.ts';
+import { connect } from '../src/runtime/wire/connect.ts';
+import { NO_HEADERS } from '../src/runtime/wire/frame.ts';
+import { encodeArgs } from '../src/runtime/wire/rpc.ts';
+import { positionType } from '../src/runtime/wire/schemas.ts';
 import { createLogger } from '../src/runtime/util/log.ts';
 
 const ITarget = defineInterface({
@@ -53,7 +58,11 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
 const SECRET = 'routing-secret-routing-secret';
 
 /** Three hosts (a also serves ICaller) sharing one embedded placement whose choices `steer` makes. */
-async function startHosts(t: import('ava').ExecutionContext, steer: Strategy): Promise<{ service: EmbeddedPlacementService; hosts: Record<'a' | 'b' | 'c', Host> }> {
+async function startHosts(
+  t: import('ava').ExecutionContext,
+  steer: Strategy,
+  placementFor: (service: EmbeddedPlacementService) => Placement = (service) => new InProcessPlacement(service),
+): Promise<{ service: EmbeddedPlacementService; hosts: Record<'a' | 'b' | 'c', Host> }> {
   const service = new EmbeddedPlacementService({ leaseTtlMs: 60_000, strategy: steer });
   const hosts: Record<string, Host> = {};
   for (const name of ['a', 'b', 'c']) {
@@ -65,7 +74,7 @@ async function startHosts(t: import('ava').ExecutionContext, steer: Strategy): P
       secret: SECRET,
       listenHost: '127.0.0.1',
       plugins,
-      placement: new InProcessPlacement(service),
+      placement: placementFor(service),
       callTimeoutMs: 5000,
       idleTimeoutMs: 600_000,
       storage: { provider: 'memory', file: '', interfaces: {} },
@@ -107,11 +116,7 @@ test('a call on the short path to a stale position is redirected to the actor’
   t.is(b.activationCount, 0);
 });
 
-test('the gateway forwards a call to a stale position by copying it; the host redirects and the client gets the answer', async (t) => {
-  let next = 'b';
-  const { service, hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!);
-  const { b, c } = hosts;
-  const manifest = validateManifest({ cluster: 'routing', secret: SECRET, gateway: { host: '127.0.0.1', port: 0 } }, 'routing.test.ts');
+async function startGateway(t: import('ava').ExecutionContext, service: EmbeddedPlacementService): Promise<ClusterClient> {  const manifest = validateManifest({ cluster: 'routing', secret: SECRET, gateway: { host: '127.0.0.1', port: 0 } }, 'routing.test.ts');
   const gateway = new Gateway({
     identity: { cluster: 'routing', secret: SECRET, node: 'gateway', role: 'gateway' },
     placement: new InProcessPlacement(service),
@@ -123,6 +128,14 @@ test('the gateway forwards a call to a stale position by copying it; the host re
   t.teardown(() => gateway.stop());
   const client = await ClusterClient.connect({ url: gateway.url, cluster: 'routing', secret: SECRET, timeoutMs: 5000 });
   t.teardown(() => client.close());
+  return client;
+}
+
+test('the gateway forwards a call to a stale position by copying it; the host redirects and the client gets the answer', async (t) => {
+  let next = 'b';
+  const { service, hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!);
+  const { b, c } = hosts;
+  const client = await startGateway(t, service);
 
   const target = client.getProxy(ITarget, 'g');
   t.is(await target.where(), 'b');
@@ -134,4 +147,58 @@ test('the gateway forwards a call to a stale position by copying it; the host re
   t.is(await target.where(), 'c', 'redirected by b, answered by c');
   t.is(b.activationCount, 0);
   t.is(await target.where(), 'c');
+});
+
+/** The real in-process placement, counting the claims each host makes. */
+class CountingPlacement extends InProcessPlacement {
+  claims = 0;
+  override claim(iface: string, key: string, hostId: string) {
+    this.claims++;
+    return super.claim(iface, key, hostId);
+  }
+}
+
+test('a first call through the gateway brings the grant: the chosen host activates without claiming, and a released grant is claimed again', async (t) => {
+  let next = 'b';
+  const placements: CountingPlacement[] = [];
+  const { service, hosts } = await startHosts(
+    t,
+    (candidates) => candidates.find((c) => c.info.id.startsWith(`${next}-`)) ?? candidates[0]!,
+    (svc) => {
+      const p = new CountingPlacement(svc);
+      placements.push(p);
+      return p;
+    },
+  );
+  const { b, c } = hosts;
+  const claimsOfB = () => placements[1]!.claims;
+  const client = await startGateway(t, service);
+  // The hosts learn placement's newest epoch right after registering.
+  await new Promise((r) => setTimeout(r, 100));
+
+  // The gateway's first call to b dials it, on the general path (which sends no grant).
+  t.is(await client.getProxy(ITarget, 'dial').where(), 'b');
+  const dialled = claimsOfB();
+  for (let i = 0; i < 19; i++) t.is(await client.getProxy(ITarget, `first-${i}`).where(), 'b');
+  t.is(claimsOfB(), dialled, 'b took each grant from the call instead of claiming');
+  t.is((await service.actors('ITarget')).filter((p) => p.host === b.id).length, 20, 'placement names b for all of them');
+
+  // g leaves b (b releases it), and comes back on c. A call still carrying b's old grant must
+  // not activate it on b a second time: b claims, learns that c owns it, and redirects.
+  t.is(await client.getProxy(ITarget, 'g').where(), 'b');
+  const granted = service.locate('ITarget', 'g');
+  t.is(granted.host, b.id);
+  await client.getProxy(ITarget, 'g').leave();
+  await until('ITarget/g to leave b', () => b.activationCount === 20);
+  next = 'c';
+  t.is(await c.proxy(ITarget, 'g').where(), 'c');
+
+  const peer = await connect(b.url, { identity: { cluster: 'routing', secret: SECRET, node: 'stale-gateway', role: 'gateway' } });
+  t.teardown(() => peer.close());
+  const before = claimsOfB();
+  const answer = await peer.request({ iface: 'ITarget', key: 'g', method: 'where', chain: '', deadline: Date.now() + 5000, epoch: granted.epoch, headers: NO_HEADERS, payload: encodeArgs(ITarget, ITarget.service.message('where')!, []) });
+  t.is(answer.kind, 'REDIRECT');
+  t.is(positionType.fromBuffer(answer.payload).host, c.id);
+  t.is(claimsOfB(), before + 1, 'b claimed instead of trusting the released grant');
+  t.is(b.activationCount, 20, 'and did not activate g');
 });

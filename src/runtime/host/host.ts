@@ -289,7 +289,7 @@ export class Host {
       return;
     }
     const identity = `${env.iface}/${env.key}`;
-    this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served!.plugin, env.key)).then(
+    this.#activations.obtain(env.iface, env.key, identity, () => this.#activate(served!.plugin, env.key, env.epoch)).then(
       (target) => {
         if (!(target instanceof Activation)) {
           if (env.kind === 'REQUEST') peer.reply(env, 'REDIRECT', positionType.toBuffer(target));
@@ -495,8 +495,15 @@ export class Host {
   // ---- activation ----------------------------------------------------------------------------
 
   /** Activates the actor here if placement says it lives here; otherwise yields its real position. */
-  async #activate(plugin: ActorPlugin, key: string): Promise<Activation | Position> {
+  /**
+   * Activates the actor here if this host owns it: if the call came with a grant of it to this host
+   * that is certainly still standing (`HostLease.acceptsGrant`: a gateway's first call after
+   * placement chose this host), at once; otherwise once placement confirms the claim. Else the
+   * owner's position, for a redirect.
+   */
+  async #activate(plugin: ActorPlugin, key: string, granted = 0): Promise<Activation | Position> {
     if (!this.#lease.valid) throw new KoalaError('LEASE_LOST', `host ${this.id} has no valid placement lease; retry shortly`);
+    if (granted > 0 && this.#lease.acceptsGrant(granted)) return this.#start(plugin, key, granted);
     const position = await this.#opts.placement.claim(plugin.interface.name, key, this.id);
     if (position.host !== this.id) return position;
     return this.#start(plugin, key, position.epoch);
@@ -633,6 +640,7 @@ export class Host {
       this.#retiring.delete(activation);
       this.#opts.log.debug(`deactivated ${activation.identity}`);
       if (release && activation.epoch > 0) {
+        this.#lease.releasing(activation.epoch);
         await this.#opts.placement.release(activation.iface.name, activation.key, this.id, activation.epoch).catch(() => {});
       }
     };

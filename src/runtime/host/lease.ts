@@ -31,6 +31,16 @@ export class HostLease {
   /** Fires at the fencing point unless a renewal moves it: fencing must not wait for a slow renewal to fail. */
   #fenceTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /**
+   * Positions placement granted to this host with an epoch above both of these may be taken from
+   * a gateway's first call without claiming them (`acceptsGrant`). The floor is the newest epoch
+   * placement had granted when this registration began (none accepted until it is known: after a
+   * new registration, grants made to the host's former one are void); `#released` the newest epoch
+   * this host gave back (a call carrying the grant of a released position must claim again).
+   */
+  #grantFloor = Infinity;
+  #released = 0;
+  #registrations = 0;
 
   constructor(opts: LeaseOptions) {
     this.#opts = opts;
@@ -41,6 +51,16 @@ export class HostLease {
   // at most that frame's handling, far below the fencing margin.
   get valid(): boolean {
     return !this.#fenced && batchTime() < this.#validUntil - this.#ttlMs * FENCE_MARGIN;
+  }
+
+  /** Whether a position placement granted this host with `epoch` is still certainly the host's own (see `#grantFloor`). */
+  acceptsGrant(epoch: number): boolean {
+    return epoch > this.#grantFloor && epoch > this.#released && this.valid;
+  }
+
+  /** Told before the host gives a position back: a grant of it that arrives later must be claimed again. */
+  releasing(epoch: number): void {
+    if (epoch > this.#released) this.#released = epoch;
   }
 
   async start(): Promise<void> {
@@ -70,10 +90,26 @@ export class HostLease {
   }
 
   async #register(): Promise<void> {
+    const registration = ++this.#registrations;
+    this.#grantFloor = Infinity;
     const sentAt = Date.now();
     this.#ttlMs = await this.#opts.placement.register(this.#opts.info());
     this.#fenced = false;
     this.#extend(sentAt + this.#ttlMs);
+    void this.#learnGrantFloor(registration);
+  }
+
+  /** Asks placement for its newest epoch now that this registration exists (placement that records no grants has none). */
+  async #learnGrantFloor(registration: number): Promise<void> {
+    const placement = this.#opts.placement;
+    if (placement.epochNow === undefined) return;
+    try {
+      const floor = await placement.epochNow();
+      if (registration === this.#registrations) this.#grantFloor = floor;
+    } catch (err) {
+      // Without it the host claims every position, as with Consul: slower, never wrong.
+      this.#opts.log.warn(`could not ask placement for its newest epoch: ${(err as Error).message}`);
+    }
   }
 
   #schedule(): void {

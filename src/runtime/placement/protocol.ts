@@ -70,6 +70,7 @@ export const PlacementInterface = defineInterface({
     },
     members: { request: [], response: { type: 'array', items: 'HostInfo' } },
     describe: { request: [{ name: 'iface', type: 'string' }], response: 'string' },
+    epochNow: { request: [], response: 'long' },
     actors: { request: [{ name: 'iface', type: 'string' }], response: { type: 'array', items: 'ActorPlacement' } },
   },
 });
@@ -117,6 +118,14 @@ export interface Placement {
    * already, and returns the owner. Only the owner may activate it.
    */
   claim(iface: string, key: string, hostId: string): Promise<Position>;
+  /**
+   * Placement that records the positions `locate` chooses (embedded) implements this: the newest
+   * epoch granted so far. A host asks it after registering; a position granted to the host later
+   * than that may come with a gateway's first call to the actor, and the host may then activate
+   * the actor without claiming it (see `Host`'s grant floor). Consul placement only suggests
+   * positions, so its hosts always claim.
+   */
+  epochNow?(): Promise<number>;
   /** Gives up a position (after deactivation); ignored unless host and epoch still match. */
   release(iface: string, key: string, hostId: string, epoch: number): Promise<void>;
   members(): Promise<HostInfo[]>;

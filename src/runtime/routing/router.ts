@@ -44,6 +44,13 @@ export interface RouterOptions {
   };
 }
 
+/** What placement answered for an actor: the position as cached, and the host and epoch it granted. */
+export interface Located {
+  readonly position: Position;
+  readonly host: string;
+  readonly epoch: number;
+}
+
 /** What a caller gives `call` besides the target, method and arguments. */
 export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
 
@@ -146,7 +153,7 @@ export class ActorRouter {
   readonly #opts: RouterOptions;
   /** Cached positions (see ByInterface: no `iface/key` string per lookup). */
   readonly #positions = new ByInterface<Position>();
-  readonly #locating = new Map<string, Promise<Position>>();
+  readonly #locating = new Map<string, Promise<Located>>();
   /** One Position object per host, shared by every cached actor it holds (see `#shared`). */
   readonly #byHost = new Map<string, Position>();
 
@@ -159,18 +166,23 @@ export class ActorRouter {
    * to the owner's connection, when the position is cached and the connection open (steady state:
    * no Promise, no re-encoding). Anything else goes the general way of `forward`.
    */
-  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink, located = false): void {
+  forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink, located?: Located): void {
     const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
     const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
     if (peer !== undefined && !peer.closed) {
-      peer.forward(env, deadline, 0, new Forwarded(this, env, deadline, position!, to));
+      // A call placement has just placed carries the epoch it was granted, to the host it was
+      // granted to (checked by name: another process may have taken a dead host's address). That
+      // host may then activate the actor without claiming it (Host: the grant floor); any other
+      // call carries 0.
+      const grant = located !== undefined && located.host === position!.host && peer.remote.node === located.host ? located.epoch : 0;
+      peer.forward(env, deadline, grant, new Forwarded(this, env, deadline, position!, to));
       return;
     }
-    if (position === undefined && !located && this.#opts.local === undefined) {
+    if (position === undefined && located === undefined && this.#opts.local === undefined) {
       // A first call to this actor (a new activation): once placement has named its host, the
       // call is forwarded by copying its bytes like any other (no re-encoding, no Promise per answer).
       this.#locate(`${env.iface}/${env.key}`, env.iface, env.key).then(
-        () => this.forwardDecoded(env, deadline, to, true),
+        (found) => this.forwardDecoded(env, deadline, to, found),
         (err: Error) => to.fail(err),
       );
       return;
@@ -193,7 +205,7 @@ export class ActorRouter {
     const local = this.#opts.local;
     // In-process: the activation's own deadline sweep fails the call in time (no second timer here).
     if (local?.statelessHere(env.iface)) return local.handle({ ...env, id: 0, kind: 'REQUEST' });
-    let position = this.#positions.get(env.iface, env.key) ?? (await this.#locate(id, env.iface, env.key));
+    let position = this.#positions.get(env.iface, env.key) ?? (await this.#locate(id, env.iface, env.key)).position;
     for (let attempt = 0; ; attempt++) {
       let answer: Envelope;
       if (local !== undefined && position.host === local.hostId) {
@@ -206,7 +218,7 @@ export class ActorRouter {
           // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
           // and its actors already free to activate elsewhere.
           this.#positions.deleteIf(env.iface, env.key, position);
-          const fresh = attempt < MAX_REDIRECTS ? await this.#locate(id, env.iface, env.key) : position;
+          const fresh = attempt < MAX_REDIRECTS ? (await this.#locate(id, env.iface, env.key)).position : position;
           if (fresh.host === position.host) throw err;
           position = fresh;
           continue;
@@ -224,7 +236,7 @@ export class ActorRouter {
         // position is stale. If placement now names another host, the call goes there.
         this.#positions.deleteIf(env.iface, env.key, position);
         if (attempt >= MAX_REDIRECTS) return answer;
-        const fresh = await this.#locate(id, env.iface, env.key).catch(() => position);
+        const fresh = await this.#locate(id, env.iface, env.key).then((l) => l.position, () => position);
         if (fresh.host === position.host) return answer;
         position = fresh;
         continue;
@@ -284,8 +296,11 @@ export class ActorRouter {
     return shared;
   }
 
-  /** Asks placement, once for any number of concurrent first calls to one actor. */
-  #locate(id: string, iface: string, key: string): Promise<Position> {
+  /**
+   * Asks placement, once for any number of concurrent first calls to one actor: the position as
+   * cached, and the epoch placement gave it (for a host to recognise its grant: `forwardDecoded`).
+   */
+  #locate(id: string, iface: string, key: string): Promise<Located> {
     let pending = this.#locating.get(id);
     if (pending === undefined) {
       pending = this.#opts.placement.locate(iface, key).then(
@@ -293,7 +308,7 @@ export class ActorRouter {
           this.#locating.delete(id);
           const position = this.#shared(found);
           this.#positions.set(iface, key, position);
-          return position;
+          return { position, host: found.host, epoch: found.epoch };
         },
         (err: unknown) => {
           this.#locating.delete(id);

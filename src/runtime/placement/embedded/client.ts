@@ -37,6 +37,10 @@ export class EmbeddedPlacementClient implements Placement {
     return this.#api.claim(iface, key, hostId);
   }
 
+  epochNow(): Promise<number> {
+    return this.#api.epochNow();
+  }
+
   async release(iface: string, key: string, hostId: string, epoch: number): Promise<void> {
     await this.#api.release(iface, key, hostId, epoch);
   }

@@ -31,6 +31,10 @@ export class InProcessPlacement implements Placement {
     return this.#service.claim(iface, key, hostId);
   }
 
+  async epochNow(): Promise<number> {
+    return this.#service.epochNow();
+  }
+
   async release(iface: string, key: string, hostId: string, epoch: number): Promise<void> {
     this.#service.release(iface, key, hostId, epoch);
   }

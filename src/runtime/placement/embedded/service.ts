@@ -144,6 +144,11 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     return grant.lease.expiresAt > now && this.#hosts.get(grant.lease.info.id) === grant.lease;
   }
 
+  /** The newest epoch granted so far (every later grant has a greater one). */
+  epochNow(): number {
+    return this.#epoch;
+  }
+
   release(iface: string, key: string, hostId: string, epoch: number): null {
     const existing = this.#positions.get(iface, key);
     if (existing && existing.lease.info.id === hostId && existing.epoch === epoch) {
