@@ -167,7 +167,8 @@ export class ActorRouter {
    * no Promise, no re-encoding). Anything else goes the general way of `forward`.
    */
   forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink, located?: Located): void {
-    const position = this.#opts.local === undefined ? this.#positions.get(env.iface, env.key) : undefined;
+    // Just located: the position placement named (the cache holds it too; no second lookup).
+    const position = this.#opts.local !== undefined ? undefined : located !== undefined ? located.position : this.#positions.get(env.iface, env.key);
     const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
     if (peer !== undefined && !peer.closed) {
       // A call placement has just placed carries the epoch it was granted, to the host it was
