@@ -212,9 +212,13 @@ export class ActorRouter {
       if (local !== undefined && position.host === local.hostId) {
         answer = await local.handle({ ...env, id: 0, kind: 'REQUEST' });
       } else {
-        let peer;
+        // An open connection is used at once, without waiting a turn for the pool's Promise: calls
+        // to one actor then leave in the order they were made, whichever path each takes (a
+        // session's open event goes this way, and must not be overtaken by the session's first
+        // call, which `forwardDecoded` sends as soon as the actor is located).
+        let peer = this.#opts.pool.ready(position.address);
         try {
-          peer = await this.#opts.pool.get(position.address);
+          if (peer === undefined || peer.closed) peer = await this.#opts.pool.get(position.address);
         } catch (err) {
           // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
           // and its actors already free to activate elsewhere.
