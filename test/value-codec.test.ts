@@ -107,6 +107,22 @@ test('a forwarded call is the original with a new id, deadline and epoch, byte f
   t.deepEqual(forwarded, envelopeType.toBuffer({ ...original, id: 3, deadline: 900, epoch: 1_763_000_000_000_123 }));
 });
 
+test('calls and answers passed on are copied byte for byte, short (a JS loop) or long (a native copy)', (t) => {
+  for (const size of [0, 1, 62, 63, 64, 65, 1000]) {
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = (i * 37) & 0xff;
+    const call = { kind: 'REQUEST' as const, id: 5, iface: 'I', key: 'k'.repeat(size), method: 'm', chain: '', deadline: 0, epoch: 0, headers: {}, payload };
+    const writer = new FrameWriter();
+    writer.write(call);
+    const received = answerOf(writer.take(), true);
+    writer.forwardCall('REQUEST', 6, received[RAW]!, 10, 0);
+    t.deepEqual(writer.take(), envelopeType.toBuffer({ ...call, id: 6, deadline: 10 }), `call, ${size} bytes`);
+    const frame = Buffer.concat([Buffer.from([1, 2, 3]), payload]);
+    writer.writeAnswerBytes('RESPONSE', 7, frame, 3, frame.length);
+    t.deepEqual(answerOf(writer.take()).payload, payload, `answer, ${size} bytes`);
+  }
+});
+
 test('answers are lean: kind, id and payload, nothing else; they carry no span', (t) => {
   const writer = new FrameWriter();
   writer.writeAnswer('ERROR', 12, Buffer.from('boom'));

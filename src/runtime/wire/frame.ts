@@ -9,7 +9,7 @@
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
-import { NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -151,7 +151,7 @@ export class FrameWriter {
     this.#reserve(FIXED_BOUND + end - start);
     let pos = this.#answerHead(kindIndex(kind), id);
     pos = writeLong(this.#buf, pos, end - start);
-    this.#pos = pos + frame.copy(this.#buf, pos, start, end);
+    this.#pos = copyBytes(frame, start, end, this.#buf, pos);
     this.#count++;
   }
 
@@ -170,10 +170,10 @@ export class FrameWriter {
     let pos = this.#pos;
     buf[pos++] = kindIndex(kind) << 1;
     pos = writeLong(buf, pos, id);
-    pos += raw.frame.copy(buf, pos, raw.routeStart, raw.routeEnd);
+    pos = copyBytes(raw.frame, raw.routeStart, raw.routeEnd, buf, pos);
     pos = writeLong(buf, pos, deadline);
     pos = writeLong(buf, pos, epoch);
-    pos += raw.frame.copy(buf, pos, raw.tailStart, raw.end);
+    pos = copyBytes(raw.frame, raw.tailStart, raw.end, buf, pos);
     this.#pos = pos;
     this.#count++;
   }
@@ -199,7 +199,7 @@ export class FrameWriter {
     const buf = this.#buf;
     if (headers !== NO_HEADERS) {
       // The calls of one turn share one headers object: its bytes are copied, not encoded again.
-      if (headers === this.#lastHeaders) return pos + this.#lastHeadersBytes.copy(buf, pos);
+      if (headers === this.#lastHeaders) return copyBytes(this.#lastHeadersBytes, 0, this.#lastHeadersBytes.length, buf, pos);
       const start = pos;
       const keys = Object.keys(headers);
       if (keys.length > 0) {
