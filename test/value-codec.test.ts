@@ -16,7 +16,8 @@ const SAMPLES: Record<string, unknown[]> = {
   long: [0, 1, -1, 2 ** 26, 2 ** 31, 2 ** 32, 2 ** 36 - 1, 2 ** 36, 1_763_000_000_000_123, 2 ** 52, -(2 ** 52), 2 ** 53 - 2, -(2 ** 53 - 2)],
   float: [0, 1.5, -2.25, 3.4e38],
   double: [0, Math.PI, -1e300, Number.MIN_VALUE],
-  string: ['', 'a', 'ascii only', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(300), 'ünïcödé 🐨', '🐨'.repeat(40)],
+  // 1 to 4 bytes: ASCII is read in JS, anything else natively (é, €, 🐨 are 2, 3 and 4 bytes).
+  string: ['', 'a', '7', '42', 'abc', 'abcd', 'é', 'aé', '€', 'a€', '🐨', '\x7f', 'ascii only', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(300), 'ünïcödé 🐨', '🐨'.repeat(40)],
   bytes: [Buffer.alloc(0), Buffer.from([0, 1, 255]), Buffer.alloc(200, 7)],
 };
 

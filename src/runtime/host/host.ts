@@ -27,7 +27,8 @@ import type { Peer } from '../wire/peer.ts';
 import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf } from '../wire/rpc.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
-import { NO_HEADERS } from '../wire/frame.ts';
+import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
+import { decodeArgumentsAt } from '../wire/value-codec.ts';
 import { HostLease } from './lease.ts';
 
 export interface HostOptions {
@@ -239,7 +240,7 @@ export class Host {
 
   // ---- incoming calls ------------------------------------------------------------------------
 
-  #onRequest(env: Envelope, peer: Peer): void {
+  #onRequest(env: DecodedEnvelope, peer: Peer): void {
     if (env.kind === 'CANCEL') return; // the caller's deadline already covers abandoned calls
     if (!this.#answerActive(env, peer)) this.onRequestSlow(env, peer);
   }
@@ -249,7 +250,7 @@ export class Host {
    * Its result is encoded straight into the answer frame. Returns false (having done nothing) for
    * everything else, which `#answer` handles: activation, redirects, workers, runtime methods, errors.
    */
-  #answerActive(env: Envelope, peer: Peer): boolean {
+  #answerActive(env: DecodedEnvelope, peer: Peer): boolean {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
     if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
@@ -257,7 +258,8 @@ export class Host {
     if (activation === undefined) return false;
     let args: unknown[];
     try {
-      args = decodeArgs(message, env.payload);
+      // In place: no payload view (the general path decodes again, and reports what is wrong).
+      args = decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
     } catch {
       return false;
     }

@@ -131,6 +131,22 @@ export class RepeatedString {
 }
 
 
+/**
+ * `buf[start, start + n)` as a string if it is 1 to 4 ASCII bytes (short actor keys: `7`, `42`),
+ * else undefined. `String.fromCharCode` costs a tenth of `utf8Slice`'s native call for these; from
+ * about 8 bytes on, the native call is cheaper.
+ */
+function shortAscii(buf: Buffer, start: number, n: number): string | undefined {
+  const c0 = buf[start]!;
+  if (n === 1) return c0 < 0x80 ? String.fromCharCode(c0) : undefined;
+  const c1 = buf[start + 1]!;
+  if (n === 2) return (c0 | c1) < 0x80 ? String.fromCharCode(c0, c1) : undefined;
+  const c2 = buf[start + 2]!;
+  if (n === 3) return (c0 | c1 | c2) < 0x80 ? String.fromCharCode(c0, c1, c2) : undefined;
+  const c3 = buf[start + 3]!;
+  return (c0 | c1 | c2 | c3) < 0x80 ? String.fromCharCode(c0, c1, c2, c3) : undefined;
+}
+
 class Truncated extends Error {
   constructor(what: string) {
     super(`truncated data (${what})`);
@@ -186,11 +202,13 @@ export class Reader {
     return (z % 2 ? -(z + 1) : z) / 2;
   }
 
-  /** Skips a string or bytes value. */
-  skipBytes(): void {
+  /** Skips a string or bytes value; returns where its bytes begin (they end at the new `pos`). */
+  skipBytes(): number {
     // Not `this.pos += this.#length()`: that would add to the position from before the length was read.
     const n = this.#length('bytes');
+    const start = this.pos;
     this.pos += n;
+    return start;
   }
 
   /** Skips a map of strings (see `headers`). */
@@ -225,7 +243,7 @@ export class Reader {
     if (n === 0) return '';
     const start = this.pos;
     this.pos += n;
-    return this.buf.utf8Slice(start, this.pos);
+    return (n <= 4 ? shortAscii(this.buf, start, n) : undefined) ?? this.buf.utf8Slice(start, this.pos);
   }
 
   /** A string that usually repeats the previous one read with the same `cache`. */

@@ -44,6 +44,10 @@ export const RAW: unique symbol = Symbol('koala.wire.raw');
 export interface DecodedEnvelope extends Envelope {
   /** Calls read with `spans` only (answers are never forwarded). */
   [RAW]: RawSpan | undefined;
+  /** Where the payload lies: `payload` is `frame[payloadStart, payloadEnd)`; decode in place from here on hot paths. */
+  readonly frame: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -346,7 +350,49 @@ function readAnswerTo(r: Reader, frame: Buffer, onAnswer: OnAnswer): void {
 
 /** An answer as an envelope, for the paths that want one (the payload a view of `payload`). */
 export function answerEnvelope(kind: EnvelopeKind, id: number, payload: Buffer): DecodedEnvelope {
-  return { kind, id, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: NO_HEADERS, payload, [RAW]: undefined };
+  return { kind, id, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: NO_HEADERS, payload, [RAW]: undefined, frame: payload, payloadStart: 0, payloadEnd: payload.length };
+}
+
+/**
+ * A call read from a frame. Its payload view is made only when asked for: a gateway forwards the
+ * bytes and a host decodes the arguments in place (`frame`, `payloadStart`, `payloadEnd`), and a
+ * view per call (a Buffer object) was a measurable part of both.
+ */
+class DecodedCall implements DecodedEnvelope {
+  kind: EnvelopeKind;
+  id: number;
+  iface: string;
+  key: string;
+  method: string;
+  chain: string;
+  deadline: number;
+  epoch: number;
+  headers: Record<string, string>;
+  [RAW]: RawSpan | undefined;
+  readonly frame: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
+  #payload: Buffer | undefined = undefined;
+
+  constructor(kind: EnvelopeKind, id: number, iface: string, key: string, method: string, chain: string, deadline: number, epoch: number, headers: Record<string, string>, raw: RawSpan | undefined, frame: Buffer, payloadStart: number, payloadEnd: number) {
+    this.kind = kind;
+    this.id = id;
+    this.iface = iface;
+    this.key = key;
+    this.method = method;
+    this.chain = chain;
+    this.deadline = deadline;
+    this.epoch = epoch;
+    this.headers = headers;
+    this[RAW] = raw;
+    this.frame = frame;
+    this.payloadStart = payloadStart;
+    this.payloadEnd = payloadEnd;
+  }
+
+  get payload(): Buffer {
+    return (this.#payload ??= this.frame.subarray(this.payloadStart, this.payloadEnd));
+  }
 }
 
 function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope {
@@ -364,8 +410,8 @@ function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope
   const epoch = r.long();
   const tailStart = r.pos;
   const headers = r.headers(headerMaps);
-  const payload = r.bytes();
+  const payloadStart = r.skipBytes();
   // Only calls are ever forwarded: answers need no span.
   const raw = spans && (k < ANSWER_KINDS_FROM || k >= ANSWER_KINDS_TO) ? { frame, routeStart, routeEnd, tailStart, end: r.pos } : undefined;
-  return { kind, id, iface, key, method, chain, deadline, epoch, headers, payload, [RAW]: raw };
+  return new DecodedCall(kind, id, iface, key, method, chain, deadline, epoch, headers, raw, frame, payloadStart, r.pos);
 }
