@@ -2,7 +2,7 @@
 // lease, runs their turns, timers and idle deactivation, and routes the calls they make.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Activation, ActivationGone, type TurnDone } from '../actor/activation.ts';
+import { Activation, ActivationGone, type Turn, type TurnDone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, bindState, type ActorContext, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
@@ -263,9 +263,8 @@ export class Host {
     } catch {
       return false;
     }
-    const call = new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity);
     const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
-    activation.enqueueTo(method, args, call, call, served!.interleave.has(env.method));
+    activation.enqueueTurn(new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity, method, args), served!.interleave.has(env.method));
     return true;
   }
 
@@ -723,34 +722,56 @@ export class Host {
 
 }
 
-/** Answers a call the host took on its short path: the result encoded into the answer frame, or the typed error. */
 /**
- * A call the host took on its short path: the turn's context (chain, deadline, identity) and the
- * receiver of its outcome in one object, which answers with the result encoded into the answer
- * frame, or the typed error.
+ * A call the host took on its short path: the turn itself, its context (chain, deadline, identity)
+ * and the receiver of its outcome in one object, which answers with the result encoded into the
+ * answer frame, or the typed error.
  */
-class ActiveCall implements TurnDone, CallContext {
-  readonly chain: string;
+class ActiveCall implements Turn, TurnDone, CallContext {
+  // As a turn:
+  readonly method: (...a: unknown[]) => unknown;
+  readonly args: readonly unknown[];
+  readonly touch = true;
+  readonly check = undefined;
+  readonly ctx: CallContext = this;
+  readonly done: TurnDone = this;
+  settled = false;
+  // As its context:
   readonly deadline: number;
   readonly identity: string;
   readonly parent: undefined = undefined;
-  readonly origin: string | undefined;
+  #chain: string;
   readonly #host: Host;
   readonly #env: Envelope;
   readonly #peer: Peer;
   readonly #iface: ActorInterface;
   readonly #message: AvroMessageTypes;
 
-  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string) {
-    this.chain = env.chain || newChainId();
+  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string, method: (...a: unknown[]) => unknown, args: readonly unknown[]) {
+    this.method = method;
+    this.args = args;
+    this.#chain = env.chain;
     this.deadline = env.deadline;
     this.identity = identity;
-    this.origin = originFromHeaders(env.headers);
     this.#host = host;
     this.#env = env;
     this.#peer = peer;
     this.#iface = iface;
     this.#message = message;
+  }
+
+  /**
+   * A call from outside the cluster starts a chain. Its id is made when first read (by a call the
+   * turn makes, or a call arriving while it holds the actor): most turns make no calls, and an id
+   * per call was a measurable part of the short path.
+   */
+  get chain(): string {
+    if (this.#chain === '') this.#chain = newChainId();
+    return this.#chain;
+  }
+
+  get origin(): string | undefined {
+    return originFromHeaders(this.#env.headers);
   }
 
   resolve(value: unknown): void {
