@@ -174,6 +174,20 @@ export class Reader {
   }
 
   long(): number {
+    // One byte (-64…63: kinds, lengths, small ids and budgets) in a function small enough to be
+    // inlined where it is called; the rest in `#longer`.
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = this.buf[pos]!;
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return (b >>> 1) ^ -(b & 1);
+      }
+    }
+    return this.#longer();
+  }
+
+  #longer(): number {
     const buf = this.buf;
     const end = this.end;
     if (this.pos >= end) throw new Truncated('varint');

@@ -330,17 +330,28 @@ function isAnswerAt(frame: Buffer, pos: number): boolean {
   return (frame[pos]! & 0x81) === 0 && k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO;
 }
 
+/** An answer's fields between its id and its payload, as Koala writes them: all empty, a zero byte each. */
+const LEAN_FIELDS = 7;
+
+function isLeanAt(frame: Buffer, pos: number): boolean {
+  return pos + LEAN_FIELDS <= frame.length && (frame[pos]! | frame[pos + 1]! | frame[pos + 2]! | frame[pos + 3]! | frame[pos + 4]! | frame[pos + 5]! | frame[pos + 6]!) === 0;
+}
+
 function readAnswerTo(r: Reader, frame: Buffer, onAnswer: OnAnswer): void {
   const kind = ENVELOPE_KINDS[r.long()]!;
   const id = r.long();
-  // iface, key, method, chain, deadline, epoch, headers: empty in Koala's answers, ignored in anyone's.
-  r.skipBytes();
-  r.skipBytes();
-  r.skipBytes();
-  r.skipBytes();
-  r.long();
-  r.long();
-  r.skipHeaders();
+  // iface, key, method, chain, deadline, epoch, headers: empty in Koala's answers (seven zero
+  // bytes, skipped at once), ignored in anyone's.
+  if (isLeanAt(frame, r.pos)) r.pos += LEAN_FIELDS;
+  else {
+    r.skipBytes();
+    r.skipBytes();
+    r.skipBytes();
+    r.skipBytes();
+    r.long();
+    r.long();
+    r.skipHeaders();
+  }
   const n = r.long();
   if (n < 0 || r.pos + n > frame.length) throw new Error('truncated data (bytes)');
   const start = r.pos;
