@@ -153,8 +153,8 @@ export class Activation {
       this.#runNow(turn);
       return;
     }
-    (this.#queue ??= []).push(turn);
-    if (!this.#busy) this.#drain();
+    if (this.#busy) (this.#queue ??= []).push(turn);
+    else this.#drain(turn); // an idle mailbox: the turn runs at once, without a queue
   }
 
   /** Whether `ctx` belongs to the chain whose turn holds the mailbox (a re-entry). */
@@ -218,23 +218,21 @@ export class Activation {
     }
   }
 
-  #drain(): void {
+  #drain(first: Turn): void {
     this.#busy = true;
     this.#watch?.(this);
-    this.#runTurns(false);
+    this.#runTurns(first, false);
   }
 
   /**
-   * Runs the mailbox's turns in order, in this same tick for as long as they finish synchronously
-   * (most do: no Promise per drain); a turn that returns a promise continues the drain once it
-   * settles (`#awaitTurn`). Activity is stamped once, when the mailbox runs dry (an activation is
-   * not idle while it drains, and reading the clock per turn was a measurable part of an in-host call).
+   * Runs `turn`, then the mailbox's turns in order, in this same tick for as long as they finish
+   * synchronously (most do: no Promise per drain); a turn that returns a promise continues the
+   * drain once it settles (`#awaitTurn`). Activity is stamped once, when the mailbox runs dry (an
+   * activation is not idle while it drains, and reading the clock per turn was a measurable part
+   * of an in-host call).
    */
-  #runTurns(touched: boolean): void {
-    const queue = this.#queue!;
-    while (this.#head < queue.length) {
-      const turn = queue[this.#head]!;
-      queue[this.#head++] = undefined as unknown as Turn;
+  #runTurns(turn: Turn | undefined, touched: boolean): void {
+    for (; turn !== undefined; turn = this.#dequeue()) {
       if (turn.settled) continue; // expired while waiting: its caller already has a TimeoutError
       if (turn.touch) touched = true;
       this.#holder = turn.ctx;
@@ -259,6 +257,15 @@ export class Activation {
     this.#busy = false;
   }
 
+  /** The next turn waiting in the mailbox, taken out of it. */
+  #dequeue(): Turn | undefined {
+    const queue = this.#queue;
+    if (queue === undefined || this.#head >= queue.length) return undefined;
+    const turn = queue[this.#head]!;
+    queue[this.#head++] = undefined as unknown as Turn;
+    return turn;
+  }
+
   /** Waits for a turn's promise, settles the turn, and goes on with the mailbox. */
   async #awaitTurn(turn: Turn, result: PromiseLike<unknown>, touched: boolean): Promise<void> {
     try {
@@ -268,7 +275,7 @@ export class Activation {
     }
     this.#current = undefined;
     this.#holder = undefined;
-    this.#runTurns(touched);
+    this.#runTurns(this.#dequeue(), touched);
   }
 
   /** Fails the calls whose deadline has passed (queued or running); their late results are dropped. */
