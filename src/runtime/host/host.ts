@@ -665,12 +665,11 @@ export class Host {
     return this.#callRouted(target, key, message, args, caller, timeoutMs);
   }
 
-  /** `identity` names the target in the error (built only then: this runs on every call). */
-  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, identity: string): number {
-    const now = Date.now();
+  /** A call's deadline from the clock reading `now`. `key` names the target in the error (built only then: this runs on every call). */
+  #deadlineFor(target: ActorInterface, key: string, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, now: number): number {
     const budget = timeoutMs ?? target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
     const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
-    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${identity}.${method}`);
+    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${target.name}/${key}.${method}`);
     return deadline;
   }
 
@@ -679,7 +678,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, message.name, caller, timeoutMs, activation.identity);
+      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, Date.now());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -704,10 +703,14 @@ export class Host {
   }
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
-    const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, `${target.name}/${key}`);
+    // One clock reading gives the deadline and the budget sent on the wire.
+    const now = Date.now();
+    const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs, now);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
-    return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
+    // A closure for one-way errors only where there can be one (not one per call).
+    const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
+    return this.#router.call(target, message, args, env, onOneWayError, now);
   }
   /**
    * The `koala-path` header of calls made by the turn `caller`: the same for all its calls (a

@@ -122,9 +122,11 @@ export class FrameWriter {
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
   #callHead(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined): number {
     const k = kindIndex(kind);
-    checkFields(f, id, deadline, epoch, payload);
+    // The cached headers were checked when cached, and are frozen.
+    const cached = f.headers === this.#lastHeaders;
+    checkFields(f, id, deadline, epoch, payload, cached);
     const strings = f.iface.length + f.key.length + f.method.length + f.chain.length;
-    const headers = f.headers === this.#lastHeaders ? this.#lastHeadersBytes.length : headersBound(f.headers);
+    const headers = cached ? this.#lastHeadersBytes.length : headersBound(f.headers);
     this.#reserve(FIXED_BOUND + 3 * strings + headers + (payload?.length ?? 0));
     const buf = this.#buf;
     let pos = this.#pos;
@@ -285,13 +287,13 @@ function encodeOne(buf: Utf8Buffer, pos: number, type: AvroType, value: unknown)
 }
 
 /** The checks avsc's encoder made: a wrong field type must throw before anything is written. */
-function checkFields(f: CallFields, id: number, deadline: number, epoch: number, payload: Buffer | undefined): void {
+function checkFields(f: CallFields, id: number, deadline: number, epoch: number, payload: Buffer | undefined, headersChecked: boolean): void {
   if (typeof f.iface !== 'string' || typeof f.key !== 'string' || typeof f.method !== 'string' || typeof f.chain !== 'string') {
     throw new Error('envelope iface, key, method and chain must be strings');
   }
   if (!Number.isSafeInteger(id) || !Number.isSafeInteger(deadline) || !Number.isSafeInteger(epoch)) throw new Error('envelope id, deadline and epoch must be integers');
   if (payload !== undefined && !Buffer.isBuffer(payload)) throw new Error('envelope payload must be a Buffer');
-  if (f.headers !== NO_HEADERS) {
+  if (f.headers !== NO_HEADERS && !headersChecked) {
     if (typeof f.headers !== 'object' || f.headers === null) throw new Error('envelope headers must be a map of strings');
     for (const k in f.headers) if (typeof f.headers[k] !== 'string') throw new Error(`envelope header ${k} must be a string`);
   }
