@@ -16,7 +16,8 @@ const SAMPLES: Record<string, unknown[]> = {
   long: [0, 1, -1, 2 ** 26, 2 ** 31, 2 ** 32, 2 ** 36 - 1, 2 ** 36, 1_763_000_000_000_123, 2 ** 52, -(2 ** 52), 2 ** 53 - 2, -(2 ** 53 - 2)],
   float: [0, 1.5, -2.25, 3.4e38],
   double: [0, Math.PI, -1e300, Number.MIN_VALUE],
-  string: ['', 'a', 'ascii only', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(300), 'ünïcödé 🐨', '🐨'.repeat(40)],
+  // 1 to 4 bytes: ASCII is read in JS, anything else natively (é, €, 🐨 are 2, 3 and 4 bytes).
+  string: ['', 'a', '7', '42', 'abc', 'abcd', 'é', 'aé', '€', 'a€', '🐨', '\x7f', 'ascii only', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(300), 'ünïcödé 🐨', '🐨'.repeat(40)],
   bytes: [Buffer.alloc(0), Buffer.from([0, 1, 255]), Buffer.alloc(200, 7)],
 };
 
@@ -105,6 +106,22 @@ test('a forwarded call is the original with a new id, deadline and epoch, byte f
   writer.forwardCall('REQUEST', 3, received[RAW]!, 900, 1_763_000_000_000_123);
   const forwarded = writer.take();
   t.deepEqual(forwarded, envelopeType.toBuffer({ ...original, id: 3, deadline: 900, epoch: 1_763_000_000_000_123 }));
+});
+
+test('calls and answers passed on are copied byte for byte, short (a JS loop) or long (a native copy)', (t) => {
+  for (const size of [0, 1, 62, 63, 64, 65, 1000]) {
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = (i * 37) & 0xff;
+    const call = { kind: 'REQUEST' as const, id: 5, iface: 'I', key: 'k'.repeat(size), method: 'm', chain: '', deadline: 0, epoch: 0, headers: {}, payload };
+    const writer = new FrameWriter();
+    writer.write(call);
+    const received = answerOf(writer.take(), true);
+    writer.forwardCall('REQUEST', 6, received[RAW]!, 10, 0);
+    t.deepEqual(writer.take(), envelopeType.toBuffer({ ...call, id: 6, deadline: 10 }), `call, ${size} bytes`);
+    const frame = Buffer.concat([Buffer.from([1, 2, 3]), payload]);
+    writer.writeAnswerBytes('RESPONSE', 7, frame, 3, frame.length);
+    t.deepEqual(answerOf(writer.take()).payload, payload, `answer, ${size} bytes`);
+  }
 });
 
 test('answers are lean: kind, id and payload, nothing else; they carry no span', (t) => {

@@ -64,9 +64,15 @@ function plain<T>(value: T): T {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
 }
 
+/** A decoded envelope's Envelope fields as plain data (it also tells where its payload lies, and makes the payload view only when asked). */
+function fieldsOf(env: Envelope): Envelope {
+  const { kind, id, iface, key, method, chain, deadline, epoch, headers, payload } = env;
+  return plain({ kind, id, iface, key, method, chain, deadline, epoch, headers, payload });
+}
+
 function readAll(frame: Buffer): Envelope[] {
   const out: Envelope[] = [];
-  readFrame(frame, (env) => out.push(plain(env)));
+  readFrame(frame, (env) => out.push(fieldsOf(env)));
   return out;
 }
 

@@ -8,19 +8,21 @@ import { callSync, isAsyncFunction, pathOf, runInCall, type CallContext } from '
 
 type Method = (...args: unknown[]) => unknown;
 
-interface Turn {
-  method: Method;
-  args: readonly unknown[];
-  ctx: CallContext;
-  touch: boolean;
+/**
+ * A call waiting for or running in the mailbox. A hot path may hand in its own object (`enqueueTurn`)
+ * that is also the call's context and hears its outcome: one object per call.
+ */
+export interface Turn {
+  readonly method: Method;
+  readonly args: readonly unknown[];
+  readonly ctx: CallContext;
+  readonly touch: boolean;
   /** Validates (and may normalise) the result before it is delivered; throwing fails the call. */
-  check: ((value: unknown) => unknown) | undefined;
+  readonly check: ((value: unknown) => unknown) | undefined;
   /** Hears the outcome: a caller's handler, or (for `enqueue`) the turn itself with its Promise's functions. */
-  done: TurnDone;
-  /** Answered (or expired): a later outcome is dropped. */
+  readonly done: TurnDone;
+  /** Answered (or expired): a later outcome is dropped. Starts false. */
   settled: boolean;
-  resolve: ((value: unknown) => void) | undefined;
-  reject: ((err: unknown) => void) | undefined;
 }
 
 /** Told how a turn ended: its result, or the error it failed with. */
@@ -74,8 +76,12 @@ export class Activation {
   // Created on first use: an idle actor should cost as little memory as possible.
   #queue: Turn[] | undefined;
   #head = 0;
-  /** The chain whose turn holds the mailbox; undefined when none does. */
-  #holder: string | undefined;
+  /**
+   * The context of the turn that holds the mailbox; undefined when none does. Its chain is read
+   * only when another call arrives meanwhile: a host creates a chain id lazily, and one that
+   * nobody read cannot have come back.
+   */
+  #holder: CallContext | undefined;
   #busy = false;
   /** The exclusive turn running now. */
   #current: Turn | undefined;
@@ -120,16 +126,16 @@ export class Activation {
    */
   enqueue(method: Method, args: readonly unknown[], ctx: CallContext, interleave = false, touch = true, check?: (value: unknown) => unknown): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      // The turn hears its own outcome: no separate receiver object per call.
-      const turn: Turn = { method, args, ctx, touch, check, done: undefined as unknown as TurnDone, settled: false, resolve, reject };
-      turn.done = turn as Turn & TurnDone;
+      // The turn hears its own outcome, with its Promise's functions: no receiver object per call.
+      const turn = { method, args, ctx, touch, check, done: undefined as unknown as TurnDone, settled: false, resolve, reject };
+      turn.done = turn;
       this.#schedule(turn, interleave);
     });
   }
 
-  /** `enqueue` without a Promise: `done` hears the outcome (a host's hot path). */
-  enqueueTo(method: Method, args: readonly unknown[], ctx: CallContext, done: TurnDone, interleave = false, touch = true, check?: (value: unknown) => unknown): void {
-    this.#schedule({ method, args, ctx, touch, check, done, settled: false, resolve: undefined, reject: undefined }, interleave);
+  /** `enqueue` without a Promise: `turn.done` hears the outcome (a host's hot path). */
+  enqueueTurn(turn: Turn, interleave = false): void {
+    this.#schedule(turn, interleave);
   }
 
   #schedule(turn: Turn, interleave: boolean): void {
@@ -138,7 +144,7 @@ export class Activation {
       return;
     }
     const ctx = turn.ctx;
-    if (ctx.chain !== '' && ctx.chain === this.#holder) {
+    if (this.#heldBy(ctx)) {
       if (!this.#reentrant) turn.done.reject(this.#deadlock(ctx));
       else this.#runNow(turn); // re-entry: the holder is waiting for this very call
       return;
@@ -147,8 +153,16 @@ export class Activation {
       this.#runNow(turn);
       return;
     }
-    (this.#queue ??= []).push(turn);
-    if (!this.#busy) void this.#drain();
+    if (this.#busy) (this.#queue ??= []).push(turn);
+    else this.#drain(turn); // an idle mailbox: the turn runs at once, without a queue
+  }
+
+  /** Whether `ctx` belongs to the chain whose turn holds the mailbox (a re-entry). */
+  #heldBy(ctx: CallContext): boolean {
+    const holder = this.#holder;
+    if (holder === undefined) return false;
+    const chain = holder.chain;
+    return chain !== '' && ctx.chain === chain;
   }
 
   /**
@@ -204,25 +218,33 @@ export class Activation {
     }
   }
 
-  async #drain(): Promise<void> {
+  #drain(first: Turn): void {
     this.#busy = true;
     this.#watch?.(this);
-    const queue = this.#queue!;
-    // Activity is stamped once, when the mailbox runs dry (an activation is not idle while it
-    // drains, and reading the clock per turn was a measurable part of an in-host call).
-    let touched = false;
-    while (this.#head < queue.length) {
-      const turn = queue[this.#head]!;
-      queue[this.#head++] = undefined as unknown as Turn;
+    this.#runTurns(first, false);
+  }
+
+  /**
+   * Runs `turn`, then the mailbox's turns in order, in this same tick for as long as they finish
+   * synchronously (most do: no Promise per drain); a turn that returns a promise continues the
+   * drain once it settles (`#awaitTurn`). Activity is stamped once, when the mailbox runs dry (an
+   * activation is not idle while it drains, and reading the clock per turn was a measurable part
+   * of an in-host call).
+   */
+  #runTurns(turn: Turn | undefined, touched: boolean): void {
+    for (; turn !== undefined; turn = this.#dequeue()) {
       if (turn.settled) continue; // expired while waiting: its caller already has a TimeoutError
       if (turn.touch) touched = true;
-      this.#holder = turn.ctx.chain === '' ? undefined : turn.ctx.chain;
+      this.#holder = turn.ctx;
       this.#current = turn;
       try {
         // Only `async` methods need a storage frame: their code after an await must still find its call.
         const result = isAsyncFunction(turn.method) ? runInCall(turn.ctx, turn.method, this.instance, turn.args) : callSync(turn.ctx, turn.method, this.instance, turn.args);
-        // A synchronous method needs no await: the next turn can start in this same tick.
-        settle(turn, isThenable(result) ? await result : result, false);
+        if (isThenable(result)) {
+          void this.#awaitTurn(turn, result, touched);
+          return;
+        }
+        settle(turn, result, false);
       } catch (err) {
         settle(turn, this.#mapError ? this.#mapError(err, this.identity) : err, true);
       }
@@ -233,6 +255,27 @@ export class Activation {
     this.#queue = undefined;
     this.#head = 0;
     this.#busy = false;
+  }
+
+  /** The next turn waiting in the mailbox, taken out of it. */
+  #dequeue(): Turn | undefined {
+    const queue = this.#queue;
+    if (queue === undefined || this.#head >= queue.length) return undefined;
+    const turn = queue[this.#head]!;
+    queue[this.#head++] = undefined as unknown as Turn;
+    return turn;
+  }
+
+  /** Waits for a turn's promise, settles the turn, and goes on with the mailbox. */
+  async #awaitTurn(turn: Turn, result: PromiseLike<unknown>, touched: boolean): Promise<void> {
+    try {
+      settle(turn, await result, false);
+    } catch (err) {
+      settle(turn, this.#mapError ? this.#mapError(err, this.identity) : err, true);
+    }
+    this.#current = undefined;
+    this.#holder = undefined;
+    this.#runTurns(this.#dequeue(), touched);
   }
 
   /** Fails the calls whose deadline has passed (queued or running); their late results are dropped. */

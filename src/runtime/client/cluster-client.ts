@@ -89,16 +89,17 @@ export class ClusterClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    const deadline = Date.now() + timeoutMs;
+    const now = Date.now();
+    const deadline = now + timeoutMs;
     const params = message.requestType.fields;
     if (message.oneWay) {
-      this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, params, args, undefined);
+      this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, params, args, undefined, now);
       return Promise.resolve(undefined);
     }
     return new Promise((resolve, reject) => {
       // The call's record is also its envelope's fields: one object per call.
       const call = new Result(iface.name, key, message, deadline, resolve, reject);
-      this.#peer.requestArgs(call, params, args, call);
+      this.#peer.requestArgs(call, params, args, call, now);
     });
   }
 }

@@ -2,7 +2,7 @@
 // lease, runs their turns, timers and idle deactivation, and routes the calls they make.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Activation, ActivationGone, type TurnDone } from '../actor/activation.ts';
+import { Activation, ActivationGone, type Turn, type TurnDone } from '../actor/activation.ts';
 import { ActivationTable } from '../actor/activations.ts';
 import { bindActor, bindState, type ActorContext, type ActorLifecycle, type ProxyOptions, type Session } from '../actor/actor.ts';
 import type { StorageSettings } from '../config/manifest.ts';
@@ -27,7 +27,8 @@ import type { Peer } from '../wire/peer.ts';
 import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, replyError } from '../wire/rpc.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
-import { NO_HEADERS } from '../wire/frame.ts';
+import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
+import { decodeArgumentsAt } from '../wire/value-codec.ts';
 import { HostLease } from './lease.ts';
 
 export interface HostOptions {
@@ -249,7 +250,7 @@ export class Host {
 
   // ---- incoming calls ------------------------------------------------------------------------
 
-  #onRequest(env: Envelope, peer: Peer): void {
+  #onRequest(env: DecodedEnvelope, peer: Peer): void {
     if (env.kind === 'CANCEL') return; // the caller's deadline already covers abandoned calls
     if (!this.#answerActive(env, peer)) this.onRequestSlow(env, peer);
   }
@@ -259,7 +260,7 @@ export class Host {
    * Its result is encoded straight into the answer frame. Returns false (having done nothing) for
    * everything else, which `#answer` handles: activation, redirects, workers, runtime methods, errors.
    */
-  #answerActive(env: Envelope, peer: Peer): boolean {
+  #answerActive(env: DecodedEnvelope, peer: Peer): boolean {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
     if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
@@ -267,13 +268,13 @@ export class Host {
     if (activation === undefined) return false;
     let args: unknown[];
     try {
-      args = decodeArgs(message, env.payload);
+      // In place: no payload view (the general path decodes again, and reports what is wrong).
+      args = decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
     } catch {
       return false;
     }
-    const call = new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity);
     const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
-    activation.enqueueTo(method, args, call, call, served!.interleave.has(env.method));
+    activation.enqueueTurn(new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity, method, args), served!.interleave.has(env.method));
     return true;
   }
 
@@ -704,12 +705,11 @@ export class Host {
     return this.#callRouted(target, key, message, args, caller, timeoutMs);
   }
 
-  /** `identity` names the target in the error (built only then: this runs on every call). */
-  #deadlineFor(target: ActorInterface, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, identity: string): number {
-    const now = Date.now();
+  /** A call's deadline from the clock reading `now`. `key` names the target in the error (built only then: this runs on every call). */
+  #deadlineFor(target: ActorInterface, key: string, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, now: number): number {
     const budget = timeoutMs ?? target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
     const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
-    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${identity}.${method}`);
+    if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${target.name}/${key}.${method}`);
     return deadline;
   }
 
@@ -718,7 +718,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, message.name, caller, timeoutMs, activation.identity);
+      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, Date.now());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -743,10 +743,14 @@ export class Host {
   }
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
-    const deadline = this.#deadlineFor(target, message.name, caller, timeoutMs, `${target.name}/${key}`);
+    // One clock reading gives the deadline and the budget sent on the wire.
+    const now = Date.now();
+    const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs, now);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
-    return this.#router.call(target, message, args, env, (err) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`));
+    // A closure for one-way errors only where there can be one (not one per call).
+    const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
+    return this.#router.call(target, message, args, env, onOneWayError, now);
   }
   /**
    * The `koala-path` header of calls made by the turn `caller`: the same for all its calls (a
@@ -761,34 +765,56 @@ export class Host {
 
 }
 
-/** Answers a call the host took on its short path: the result encoded into the answer frame, or the typed error. */
 /**
- * A call the host took on its short path: the turn's context (chain, deadline, identity) and the
- * receiver of its outcome in one object, which answers with the result encoded into the answer
- * frame, or the typed error.
+ * A call the host took on its short path: the turn itself, its context (chain, deadline, identity)
+ * and the receiver of its outcome in one object, which answers with the result encoded into the
+ * answer frame, or the typed error.
  */
-class ActiveCall implements TurnDone, CallContext {
-  readonly chain: string;
+class ActiveCall implements Turn, TurnDone, CallContext {
+  // As a turn:
+  readonly method: (...a: unknown[]) => unknown;
+  readonly args: readonly unknown[];
+  readonly touch = true;
+  readonly check = undefined;
+  readonly ctx: CallContext = this;
+  readonly done: TurnDone = this;
+  settled = false;
+  // As its context:
   readonly deadline: number;
   readonly identity: string;
   readonly parent: undefined = undefined;
-  readonly origin: string | undefined;
+  #chain: string;
   readonly #host: Host;
   readonly #env: Envelope;
   readonly #peer: Peer;
   readonly #iface: ActorInterface;
   readonly #message: AvroMessageTypes;
 
-  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string) {
-    this.chain = env.chain || newChainId();
+  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string, method: (...a: unknown[]) => unknown, args: readonly unknown[]) {
+    this.method = method;
+    this.args = args;
+    this.#chain = env.chain;
     this.deadline = env.deadline;
     this.identity = identity;
-    this.origin = originFromHeaders(env.headers);
     this.#host = host;
     this.#env = env;
     this.#peer = peer;
     this.#iface = iface;
     this.#message = message;
+  }
+
+  /**
+   * A call from outside the cluster starts a chain. Its id is made when first read (by a call the
+   * turn makes, or a call arriving while it holds the actor): most turns make no calls, and an id
+   * per call was a measurable part of the short path.
+   */
+  get chain(): string {
+    if (this.#chain === '') this.#chain = newChainId();
+    return this.#chain;
+  }
+
+  get origin(): string | undefined {
+    return originFromHeaders(this.#env.headers);
   }
 
   resolve(value: unknown): void {

@@ -65,8 +65,20 @@ class CallResult extends AnswerHandler {
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (err: Error) => void;
 
+  // The rest of the envelope's fields (iface, key, method and deadline are AnswerHandler's): the
+  // call's record is its envelope too, one object per call.
+  readonly chain: string;
+  readonly epoch = 0;
+  readonly headers: Record<string, string>;
+
   constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position, resolve: (value: unknown) => void, reject: (err: Error) => void) {
     super();
+    this.iface = target.name;
+    this.key = env.key;
+    this.method = message.name;
+    this.deadline = env.deadline;
+    this.chain = env.chain;
+    this.headers = env.headers;
     this.#router = router;
     this.#target = target;
     this.#message = message;
@@ -259,7 +271,7 @@ export class ActorRouter {
    * Steady state (position cached, connection open) takes a short path: the arguments are encoded
    * straight into the frame and the answer decoded in its handler, with one Promise per call.
    */
-  call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void): Promise<unknown> {
+  call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void, now?: number): Promise<unknown> {
     const position = message.oneWay ? undefined : this.#positions.get(target.name, env.key);
     const local = this.#opts.local;
     if (position !== undefined && (local === undefined || (position.host !== local.hostId && !local.statelessHere(target.name)))) {
@@ -270,8 +282,10 @@ export class ActorRouter {
         } catch (err) {
           return Promise.reject(err);
         }
-        const outgoing = { iface: target.name, key: env.key, method: message.name, chain: env.chain, deadline: env.deadline, epoch: 0, headers: env.headers };
-        return new Promise((resolve, reject) => peer.requestArgs(outgoing, message.requestType.fields, args, new CallResult(this, target, message, args, env, position, resolve, reject)));
+        return new Promise((resolve, reject) => {
+          const call = new CallResult(this, target, message, args, env, position, resolve, reject);
+          peer.requestArgs(call, message.requestType.fields, args, call, now);
+        });
       }
     }
     return this.callSlow(target, message, args, env, onOneWayError);

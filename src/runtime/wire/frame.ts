@@ -9,7 +9,7 @@
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
-import { NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -44,6 +44,10 @@ export const RAW: unique symbol = Symbol('koala.wire.raw');
 export interface DecodedEnvelope extends Envelope {
   /** Calls read with `spans` only (answers are never forwarded). */
   [RAW]: RawSpan | undefined;
+  /** Where the payload lies: `payload` is `frame[payloadStart, payloadEnd)`; decode in place from here on hot paths. */
+  readonly frame: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -118,9 +122,11 @@ export class FrameWriter {
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
   #callHead(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined): number {
     const k = kindIndex(kind);
-    checkFields(f, id, deadline, epoch, payload);
+    // The cached headers were checked when cached, and are frozen.
+    const cached = f.headers === this.#lastHeaders;
+    checkFields(f, id, deadline, epoch, payload, cached);
     const strings = f.iface.length + f.key.length + f.method.length + f.chain.length;
-    const headers = f.headers === this.#lastHeaders ? this.#lastHeadersBytes.length : headersBound(f.headers);
+    const headers = cached ? this.#lastHeadersBytes.length : headersBound(f.headers);
     this.#reserve(FIXED_BOUND + 3 * strings + headers + (payload?.length ?? 0));
     const buf = this.#buf;
     let pos = this.#pos;
@@ -151,7 +157,7 @@ export class FrameWriter {
     this.#reserve(FIXED_BOUND + end - start);
     let pos = this.#answerHead(kindIndex(kind), id);
     pos = writeLong(this.#buf, pos, end - start);
-    this.#pos = pos + frame.copy(this.#buf, pos, start, end);
+    this.#pos = copyBytes(frame, start, end, this.#buf, pos);
     this.#count++;
   }
 
@@ -170,10 +176,10 @@ export class FrameWriter {
     let pos = this.#pos;
     buf[pos++] = kindIndex(kind) << 1;
     pos = writeLong(buf, pos, id);
-    pos += raw.frame.copy(buf, pos, raw.routeStart, raw.routeEnd);
+    pos = copyBytes(raw.frame, raw.routeStart, raw.routeEnd, buf, pos);
     pos = writeLong(buf, pos, deadline);
     pos = writeLong(buf, pos, epoch);
-    pos += raw.frame.copy(buf, pos, raw.tailStart, raw.end);
+    pos = copyBytes(raw.frame, raw.tailStart, raw.end, buf, pos);
     this.#pos = pos;
     this.#count++;
   }
@@ -199,7 +205,7 @@ export class FrameWriter {
     const buf = this.#buf;
     if (headers !== NO_HEADERS) {
       // The calls of one turn share one headers object: its bytes are copied, not encoded again.
-      if (headers === this.#lastHeaders) return pos + this.#lastHeadersBytes.copy(buf, pos);
+      if (headers === this.#lastHeaders) return copyBytes(this.#lastHeadersBytes, 0, this.#lastHeadersBytes.length, buf, pos);
       const start = pos;
       const keys = Object.keys(headers);
       if (keys.length > 0) {
@@ -281,13 +287,13 @@ function encodeOne(buf: Utf8Buffer, pos: number, type: AvroType, value: unknown)
 }
 
 /** The checks avsc's encoder made: a wrong field type must throw before anything is written. */
-function checkFields(f: CallFields, id: number, deadline: number, epoch: number, payload: Buffer | undefined): void {
+function checkFields(f: CallFields, id: number, deadline: number, epoch: number, payload: Buffer | undefined, headersChecked: boolean): void {
   if (typeof f.iface !== 'string' || typeof f.key !== 'string' || typeof f.method !== 'string' || typeof f.chain !== 'string') {
     throw new Error('envelope iface, key, method and chain must be strings');
   }
   if (!Number.isSafeInteger(id) || !Number.isSafeInteger(deadline) || !Number.isSafeInteger(epoch)) throw new Error('envelope id, deadline and epoch must be integers');
   if (payload !== undefined && !Buffer.isBuffer(payload)) throw new Error('envelope payload must be a Buffer');
-  if (f.headers !== NO_HEADERS) {
+  if (f.headers !== NO_HEADERS && !headersChecked) {
     if (typeof f.headers !== 'object' || f.headers === null) throw new Error('envelope headers must be a map of strings');
     for (const k in f.headers) if (typeof f.headers[k] !== 'string') throw new Error(`envelope header ${k} must be a string`);
   }
@@ -326,17 +332,28 @@ function isAnswerAt(frame: Buffer, pos: number): boolean {
   return (frame[pos]! & 0x81) === 0 && k >= ANSWER_KINDS_FROM && k < ANSWER_KINDS_TO;
 }
 
+/** An answer's fields between its id and its payload, as Koala writes them: all empty, a zero byte each. */
+const LEAN_FIELDS = 7;
+
+function isLeanAt(frame: Buffer, pos: number): boolean {
+  return pos + LEAN_FIELDS <= frame.length && (frame[pos]! | frame[pos + 1]! | frame[pos + 2]! | frame[pos + 3]! | frame[pos + 4]! | frame[pos + 5]! | frame[pos + 6]!) === 0;
+}
+
 function readAnswerTo(r: Reader, frame: Buffer, onAnswer: OnAnswer): void {
   const kind = ENVELOPE_KINDS[r.long()]!;
   const id = r.long();
-  // iface, key, method, chain, deadline, epoch, headers: empty in Koala's answers, ignored in anyone's.
-  r.skipBytes();
-  r.skipBytes();
-  r.skipBytes();
-  r.skipBytes();
-  r.long();
-  r.long();
-  r.skipHeaders();
+  // iface, key, method, chain, deadline, epoch, headers: empty in Koala's answers (seven zero
+  // bytes, skipped at once), ignored in anyone's.
+  if (isLeanAt(frame, r.pos)) r.pos += LEAN_FIELDS;
+  else {
+    r.skipBytes();
+    r.skipBytes();
+    r.skipBytes();
+    r.skipBytes();
+    r.long();
+    r.long();
+    r.skipHeaders();
+  }
   const n = r.long();
   if (n < 0 || r.pos + n > frame.length) throw new Error('truncated data (bytes)');
   const start = r.pos;
@@ -346,7 +363,49 @@ function readAnswerTo(r: Reader, frame: Buffer, onAnswer: OnAnswer): void {
 
 /** An answer as an envelope, for the paths that want one (the payload a view of `payload`). */
 export function answerEnvelope(kind: EnvelopeKind, id: number, payload: Buffer): DecodedEnvelope {
-  return { kind, id, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: NO_HEADERS, payload, [RAW]: undefined };
+  return { kind, id, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: NO_HEADERS, payload, [RAW]: undefined, frame: payload, payloadStart: 0, payloadEnd: payload.length };
+}
+
+/**
+ * A call read from a frame. Its payload view is made only when asked for: a gateway forwards the
+ * bytes and a host decodes the arguments in place (`frame`, `payloadStart`, `payloadEnd`), and a
+ * view per call (a Buffer object) was a measurable part of both.
+ */
+class DecodedCall implements DecodedEnvelope {
+  kind: EnvelopeKind;
+  id: number;
+  iface: string;
+  key: string;
+  method: string;
+  chain: string;
+  deadline: number;
+  epoch: number;
+  headers: Record<string, string>;
+  [RAW]: RawSpan | undefined;
+  readonly frame: Buffer;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
+  #payload: Buffer | undefined = undefined;
+
+  constructor(kind: EnvelopeKind, id: number, iface: string, key: string, method: string, chain: string, deadline: number, epoch: number, headers: Record<string, string>, raw: RawSpan | undefined, frame: Buffer, payloadStart: number, payloadEnd: number) {
+    this.kind = kind;
+    this.id = id;
+    this.iface = iface;
+    this.key = key;
+    this.method = method;
+    this.chain = chain;
+    this.deadline = deadline;
+    this.epoch = epoch;
+    this.headers = headers;
+    this[RAW] = raw;
+    this.frame = frame;
+    this.payloadStart = payloadStart;
+    this.payloadEnd = payloadEnd;
+  }
+
+  get payload(): Buffer {
+    return (this.#payload ??= this.frame.subarray(this.payloadStart, this.payloadEnd));
+  }
 }
 
 function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope {
@@ -364,8 +423,8 @@ function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope
   const epoch = r.long();
   const tailStart = r.pos;
   const headers = r.headers(headerMaps);
-  const payload = r.bytes();
+  const payloadStart = r.skipBytes();
   // Only calls are ever forwarded: answers need no span.
   const raw = spans && (k < ANSWER_KINDS_FROM || k >= ANSWER_KINDS_TO) ? { frame, routeStart, routeEnd, tailStart, end: r.pos } : undefined;
-  return { kind, id, iface, key, method, chain, deadline, epoch, headers, payload, [RAW]: raw };
+  return new DecodedCall(kind, id, iface, key, method, chain, deadline, epoch, headers, raw, frame, payloadStart, r.pos);
 }

@@ -150,16 +150,18 @@ export class Peer {
 
   /**
    * Sends a call whose payload is `args`, encoded in place with the method's parameter types
-   * (checked by the caller: `checkArgs`). ONEWAY when `handler` is undefined.
+   * (checked by the caller: `checkArgs`). ONEWAY when `handler` is undefined. `now`: the clock
+   * reading the caller computed the deadline from, if it has one (a clock read per call is a
+   * measurable part of a call's cost).
    */
-  requestArgs(env: Omit<Outgoing, 'payload'>, params: readonly { readonly type: AvroType }[], args: readonly unknown[], handler: AnswerHandler | undefined): void {
+  requestArgs(env: Omit<Outgoing, 'payload'>, params: readonly { readonly type: AvroType }[], args: readonly unknown[], handler: AnswerHandler | undefined, now = Date.now()): void {
     if (this.#closed) {
       handler?.fail(this.#closedError());
       return;
     }
     const id = handler === undefined ? 0 : this.#takeId();
     try {
-      this.#writer.writeArgs(handler === undefined ? 'ONEWAY' : 'REQUEST', id, env, budget(env.deadline), env.epoch, params, args);
+      this.#writer.writeArgs(handler === undefined ? 'ONEWAY' : 'REQUEST', id, env, budget(env.deadline, now), env.epoch, params, args);
     } catch (err) {
       handler?.fail(err as Error);
       return;

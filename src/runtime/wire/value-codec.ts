@@ -111,6 +111,11 @@ const argDecoders = new WeakMap<AvroMessageTypes, readonly Decode[] | null>();
 
 /** Decodes a call's arguments, in parameter order (throws on truncated or trailing data). */
 export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unknown[] {
+  return decodeArgumentsAt(message, payload, 0, payload.length);
+}
+
+/** `decodeArguments` of the payload `buf[start, end)`: a call's arguments, read in its frame. */
+export function decodeArgumentsAt(message: AvroMessageTypes, buf: Buffer, start: number, end: number): unknown[] {
   let decoders = argDecoders.get(message);
   if (decoders === undefined) {
     const all = message.requestType.fields.map((f) => DECODERS[f.type.typeName]);
@@ -118,12 +123,12 @@ export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unk
     argDecoders.set(message, decoders);
   }
   if (decoders === null) {
-    const record = message.requestType.fromBuffer(payload);
+    const record = message.requestType.fromBuffer(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
     return message.requestType.fields.map((f) => record[f.name]);
   }
-  const r = reader.reset(payload);
+  const r = reader.reset(buf, start, end);
   const args = new Array<unknown>(decoders.length);
   for (let i = 0; i < decoders.length; i++) args[i] = decoders[i]!(r);
-  if (r.pos !== payload.length) throw new Error('trailing data');
+  if (r.pos !== end) throw new Error('trailing data');
   return args;
 }
