@@ -282,7 +282,7 @@ export class Host {
    * Everything the short path does not take. A call to an actor that is not active here yet (the
    * first call of a new actor) activates it, then takes the short path; the rest goes to `#answer`.
    */
-  onRequestSlow(env: Envelope, peer: Peer): void {
+  onRequestSlow(env: DecodedEnvelope, peer: Peer): void {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
     if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid || !decodes(message, env.payload)) {
@@ -785,12 +785,12 @@ class ActiveCall implements Turn, TurnDone, CallContext {
   readonly parent: undefined = undefined;
   #chain: string;
   readonly #host: Host;
-  readonly #env: Envelope;
+  readonly #env: DecodedEnvelope;
   readonly #peer: Peer;
   readonly #iface: ActorInterface;
   readonly #message: AvroMessageTypes;
 
-  constructor(host: Host, env: Envelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string, method: (...a: unknown[]) => unknown, args: readonly unknown[]) {
+  constructor(host: Host, env: DecodedEnvelope, peer: Peer, iface: ActorInterface, message: AvroMessageTypes, identity: string, method: (...a: unknown[]) => unknown, args: readonly unknown[]) {
     this.method = method;
     this.args = args;
     this.#chain = env.chain;
