@@ -28,8 +28,13 @@ type ProxyClass = new (key: string, invoke: Invoker) => ProxyBase;
 // One class per interface, its methods on the prototype: a proxy is then one small object, cheap
 // enough to create per call (`this.getProxy(IFoo, id).bar()` is the common idiom).
 const classes = new WeakMap<ActorInterface, ProxyClass>();
+// The last interface asked for: callers make proxies of one interface many times in a row, and a
+// comparison costs less than a WeakMap lookup.
+let lastIface: ActorInterface | undefined;
+let lastClass: ProxyClass | undefined;
 
 function proxyClass(iface: ActorInterface): ProxyClass {
+  if (iface === lastIface) return lastClass!;
   let cls = classes.get(iface);
   if (cls === undefined) {
     class Proxy implements ProxyBase {
@@ -49,6 +54,8 @@ function proxyClass(iface: ActorInterface): ProxyClass {
     }
     classes.set(iface, (cls = Proxy));
   }
+  lastIface = iface;
+  lastClass = cls;
   return cls;
 }
 

@@ -190,24 +190,31 @@ export class Reader {
   #longer(): number {
     const buf = this.buf;
     const end = this.end;
-    if (this.pos >= end) throw new Truncated('varint');
-    let b = buf[this.pos++]!;
-    let n = b & 0x7f;
-    if (b < 0x80) return (n >>> 1) ^ -(n & 1);
-    let shift = 7;
-    // Up to 28 bits in 32-bit arithmetic, the rest in doubles (as avsc reads them).
-    while (shift < 28) {
-      if (this.pos >= end) throw new Truncated('varint');
-      b = buf[this.pos++]!;
+    let pos = this.pos;
+    let n = 0;
+    // Up to 28 bits in 32-bit arithmetic (ids, budgets, lengths), the position kept in a local.
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (pos >= end) throw new Truncated('varint');
+      const b = buf[pos++]!;
       n |= (b & 0x7f) << shift;
-      if (b < 0x80) return (n >>> 1) ^ -(n & 1);
-      shift += 7;
+      if (b < 0x80) {
+        this.pos = pos;
+        return (n >>> 1) ^ -(n & 1);
+      }
     }
+    this.pos = pos;
+    return this.#longest(n);
+  }
+
+  /** The bits past the first 28 (`n`), in doubles (as avsc reads them). */
+  #longest(n: number): number {
+    const buf = this.buf;
+    const end = this.end;
     let z = n;
     let scale = 2 ** 28;
     for (let i = 4; ; i++) {
       if (this.pos >= end) throw new Truncated('varint');
-      b = buf[this.pos++]!;
+      const b = buf[this.pos++]!;
       z += (b & 0x7f) * scale;
       if (b < 0x80) break;
       if (i >= 9) throw new Error('varint longer than 64 bits');

@@ -1,0 +1,225 @@
+// Component microbenchmarks: one process's JavaScript on the steady-state path, in this process,
+// over stub sockets (no kernel, no other process). On a shared machine the whole-path profile
+// (`bench/profile.ts`) cannot see a change of 0.05 µs per call; these can. CPU per call (or per
+// turn, per envelope) from `process.cpuUsage`, the min and median of 7 windows.
+//
+//   node bench/micro.ts <client|gateway|host|turn|decode> [checkout]
+//
+// `checkout`: the root of another checkout of Koala (e.g. an earlier commit exported with `git
+// archive`) to measure instead of this one, for before/after comparisons run alternately.
+import { EventEmitter } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The modules come from a checkout named at run time (possibly an older one): untyped here.
+type Any = any;
+
+const subject = process.argv[2] ?? '';
+const root = resolve(process.argv[3] ?? resolve(dirname(fileURLToPath(import.meta.url)), '..'));
+const load = (path: string): Promise<Any> => import(`${root}/${path}`);
+
+const { Peer } = await load('src/runtime/wire/peer.ts');
+const { FrameWriter, readFrame } = await load('src/runtime/wire/frame.ts');
+const benchActor = await load('bench/fixtures-empty.ts');
+const IBench = benchActor.IBench;
+const ping = IBench.service.message('ping');
+const NO_HEADERS = Object.freeze({});
+const CALLS = 1000; // per frame, as at 1 000 in flight
+
+/** A WebSocket that keeps what is sent; frames are fed in with `emit('message', frame, true)`. */
+class StubSocket extends EventEmitter {
+  readonly sent: Buffer[] = [];
+  send(frame: Buffer): void {
+    this.sent.push(frame);
+  }
+  ping(): void {}
+  close(): void {}
+  terminate(): void {}
+}
+
+function stubPeer(onRequest: (env: Any, peer: Any) => void, spans = false): { peer: Any; socket: StubSocket } {
+  const socket = new StubSocket();
+  const peer = new Peer(socket, { node: 'stub', role: 'stub', cluster: 'bench' }, { onRequest, heartbeatMs: 0, spans });
+  return { peer, socket };
+}
+
+const tick = (): Promise<void> => new Promise((done) => setImmediate(done));
+
+let nextRequestId = 0;
+/** A frame of CALLS requests as a client writes them. */
+function requestFrame(): Buffer {
+  const w = new FrameWriter();
+  for (let i = 0; i < CALLS; i++) {
+    w.writeArgs('REQUEST', ++nextRequestId, { iface: 'IBench', key: String(i % 64), method: 'ping', chain: '', headers: NO_HEADERS }, 30_000, 0, ping.requestType.fields, [i]);
+  }
+  return w.take();
+}
+
+/** Runs `round` (CALLS calls, or `per` units) `rounds` times per window; prints µs per unit. */
+async function measure(name: string, rounds: number, round: () => Promise<number> | number): Promise<void> {
+  for (let i = 0; i < rounds; i++) await round(); // warm-up: JIT
+  const windows: number[] = [];
+  for (let w = 0; w < 7; w++) {
+    let excluded = 0;
+    const start = process.cpuUsage();
+    for (let i = 0; i < rounds; i++) excluded += await round();
+    const used = process.cpuUsage(start);
+    windows.push((used.user + used.system - excluded) / (rounds * CALLS));
+  }
+  windows.sort((a, b) => a - b);
+  console.log(`${name}: min ${windows[0]!.toFixed(3)} med ${windows[3]!.toFixed(3)} µs`);
+}
+
+/** CPU µs spent in `fn` (to leave a stub's own work out of a window). */
+function cpuOf(fn: () => void): number {
+  const start = process.cpuUsage();
+  fn();
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
+}
+
+async function client(): Promise<void> {
+  const { ClusterClient } = await load('src/runtime/client/cluster-client.ts');
+  const { peer, socket } = stubPeer(() => {});
+  const cluster = new ClusterClient(peer, 30_000); // private constructor: connect() would dial
+  let answered = 0;
+  const answers = new FrameWriter();
+  await measure('client, per call (getProxy(IBench, i % 64).ping(i), answer decoded)', 100, async () => {
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < CALLS; i++) calls.push(cluster.getProxy(IBench, i % 64).ping(i));
+    await tick();
+    socket.sent.length = 0;
+    // The stub's writing of the answers is left out; their reading is the client's.
+    const stub = cpuOf(() => {
+      for (let i = 0; i < CALLS; i++) answers.writeAnswerValue('RESPONSE', ++answered, ping.responseType, i);
+    });
+    socket.emit('message', answers.take(), true);
+    await Promise.all(calls);
+    return stub;
+  });
+}
+
+async function gateway(): Promise<void> {
+  const { ActorRouter } = await load('src/runtime/routing/router.ts');
+  const host = stubPeer(() => {});
+  const position = { host: 'h', address: 'ws://h', epoch: 1 };
+  const router = new ActorRouter({ placement: { locate: async () => position }, pool: { ready: () => host.peer, get: async () => host.peer } });
+  // The gateway's own #onRequest is private: the same steps (a ReplyTo per call, forwardDecoded).
+  const { replyError } = await load('src/runtime/wire/rpc.ts');
+  class ReplyTo {
+    readonly #peer: Any;
+    readonly #request: Any;
+    constructor(peer: Any, request: Any) {
+      this.#peer = peer;
+      this.#request = request;
+    }
+    answer(kind: string, _id: number, frame: Buffer, start: number, end: number): void {
+      if (this.#request.kind === 'REQUEST') this.#peer.replyBytes(this.#request, kind, frame, start, end);
+    }
+    fail(err: Error): void {
+      replyError(this.#peer, this.#request, err);
+    }
+  }
+  const client = stubPeer((env, peer) => router.forwardDecoded(env, env.deadline, new ReplyTo(peer, env)), true);
+  const answers = new FrameWriter();
+  await measure('gateway, per call (forwarded, answer passed back)', 50, async () => {
+    // Writing the client's requests and the stub host's answers is left out.
+    let requests: Buffer = Buffer.alloc(0);
+    let stub = cpuOf(() => (requests = requestFrame()));
+    client.socket.emit('message', requests, true);
+    await tick();
+    stub += cpuOf(() => {
+      for (const frame of host.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, ping.responseType, 1));
+    });
+    host.socket.emit('message', answers.take(), true);
+    await tick();
+    client.socket.sent.length = 0;
+    return stub;
+  });
+}
+
+async function hostPath(): Promise<void> {
+  const { WireServer } = await load('src/runtime/wire/server.ts');
+  const { startInProcessHost } = await load('bench/cases/in-process-host.ts');
+  let onRequest: Any;
+  const listen = WireServer.listen;
+  WireServer.listen = (opts: Any) => {
+    onRequest = opts.onRequest; // the host's handler, to feed it frames without a socket
+    return listen.call(WireServer, opts);
+  };
+  const host = await startInProcessHost([benchActor.default]);
+  for (let i = 0; i < 64; i++) await host.proxy(IBench, String(i)).ping(i); // activations
+  const gatewaySide = stubPeer(onRequest);
+  await measure('host, per call (request decoded, turn run, result encoded)', 50, async () => {
+    let requests: Buffer = Buffer.alloc(0);
+    const stub = cpuOf(() => (requests = requestFrame()));
+    gatewaySide.socket.emit('message', requests, true);
+    await tick();
+    gatewaySide.socket.sent.length = 0;
+    return stub;
+  });
+  await host.stop();
+}
+
+async function turn(): Promise<void> {
+  const { Activation } = await load('src/runtime/actor/activation.ts');
+  class Bench {
+    ping(n: number): number {
+      return n;
+    }
+  }
+  const activations = Array.from({ length: 64 }, (_, i) => new Activation(IBench, String(i), `IBench/${i}`, new Bench(), 1, () => {}, (e: unknown) => e));
+  let sum = 0;
+  // The host's short path hands in one object that is the turn, its context and its receiver.
+  class Call {
+    readonly touch = true;
+    readonly check = undefined;
+    readonly ctx = this;
+    readonly done = this;
+    settled = false;
+    readonly chain = 'c';
+    readonly deadline = 0;
+    readonly identity = 'IBench/0';
+    readonly parent = undefined;
+    readonly origin = undefined;
+    readonly method: (n: number) => number;
+    readonly args: unknown[];
+    constructor(method: (n: number) => number, args: unknown[]) {
+      this.method = method;
+      this.args = args;
+    }
+    resolve(value: number): void {
+      sum += value;
+    }
+    reject(): void {}
+  }
+  await measure('turn, per call (enqueueTurn of a synchronous method, 64 activations)', 2000, () => {
+    for (let i = 0; i < CALLS; i++) activations[i & 63]!.enqueueTurn(new Call(Bench.prototype.ping, [i]));
+    return 0;
+  });
+  if (sum === 0) throw new Error('no turn ran');
+}
+
+async function decode(): Promise<void> {
+  const requests = requestFrame();
+  const w = new FrameWriter();
+  for (let i = 0; i < CALLS; i++) w.writeAnswerValue('RESPONSE', 100_000 + i, ping.responseType, i);
+  const answers = w.take();
+  let sum = 0;
+  const onEnvelope = (env: Any) => (sum += env.deadline);
+  const onAnswer = (_kind: string, id: number) => (sum += id);
+  await measure('decode, per request and answer (readFrame with spans, as a gateway)', 2000, () => {
+    readFrame(requests, onEnvelope, true, onAnswer);
+    readFrame(answers, onEnvelope, true, onAnswer);
+    return 0;
+  });
+}
+
+const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, turn, decode };
+const run = subjects[subject];
+if (run === undefined) {
+  console.error(`usage: node bench/micro.ts <${Object.keys(subjects).join('|')}> [checkout]`);
+  process.exit(2);
+}
+await run();
+process.exit(0);
