@@ -417,9 +417,10 @@ test('workers: the idle activation serves one call after another', async (t) => 
 
 test('workers: calls at once are served by several activations at once', async (t) => {
   const hasher = client().getProxy(IHasher, 'concurrent');
-  const [names, ms] = await timed(() => Promise.all([hasher.whoami(300), hasher.whoami(300)]));
-  t.is(new Set(names as string[]).size, 2);
-  t.true(ms < 550, `took ${ms} ms`);
+  // A second activation is made only while the first is busy with a call: two names mean the two
+  // calls ran at once (no wall-clock bound, which a loaded machine would break).
+  const names = await Promise.all([hasher.whoami(300), hasher.whoami(300)]);
+  t.is(new Set(names).size, 2);
 });
 
 test('workers: an actor’s calls run on its own host', async (t) => {

@@ -1,6 +1,5 @@
 // A client of a running cluster, through its gateway: typed proxies for code outside the cluster
 // (tests, scripts, servers) and dynamic calls for tools such as `koala call`.
-import { KoalaError } from '../errors/errors.ts';
 import type { AvroProtocol } from '../interface/avro-types.ts';
 import { defineInterface, type ActorInterface, type ActorProxy } from '../interface/interface.ts';
 import { canonicalKey, createProxy, type Invoker } from '../interface/proxy.ts';
@@ -8,11 +7,9 @@ import type { ActorPlacement, HostInfo } from '../placement/protocol.ts';
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { connect } from '../wire/connect.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
-import { answerEnvelope, NO_HEADERS } from '../wire/frame.ts';
-import { AnswerHandler, type Peer } from '../wire/peer.ts';
-import { checkArgs, methodOf, readAnswer } from '../wire/rpc.ts';
-import { decodeValueAt } from '../wire/value-codec.ts';
-import type { EnvelopeKind } from '../wire/schemas.ts';
+import { NO_HEADERS } from '../wire/frame.ts';
+import type { Peer } from '../wire/peer.ts';
+import { checkArgs, methodOf, ValueAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
 
 export interface ClusterClientOptions {
@@ -104,43 +101,19 @@ export class ClusterClient {
   }
 }
 
-/** Resolves a call's Promise with its decoded result, or rejects it with its typed error. */
-class Result extends AnswerHandler {
+/** A client call's record, envelope and answer handler in one object (see ValueAnswer). */
+class Result extends ValueAnswer {
   // The rest of the envelope's fields. No chain id: the host that runs the call starts the chain
   // (every call from outside starts one).
   readonly chain = '';
   readonly epoch = 0;
   readonly headers = NO_HEADERS;
-  readonly #message: AvroMessageTypes;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (err: Error) => void;
 
   constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number, resolve: (value: unknown) => void, reject: (err: Error) => void) {
-    super();
+    super(message, resolve, reject);
     this.iface = iface;
     this.key = key;
     this.method = message.name;
     this.deadline = deadline;
-    this.#message = message;
-    this.#resolve = resolve;
-    this.#reject = reject;
-  }
-
-  fail(err: Error): void {
-    this.#reject(err);
-  }
-
-  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
-    try {
-      if (kind === 'RESPONSE') {
-        this.#resolve(decodeValueAt(this.#message.responseType, frame, start, end));
-        return;
-      }
-      const answer = readAnswer(answerEnvelope(kind, id, frame.subarray(start, end)), this.#message);
-      if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', 'the gateway passed on a redirect');
-      this.#resolve(answer.value);
-    } catch (err) {
-      this.fail(err as Error);
-    }
   }
 }

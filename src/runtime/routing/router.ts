@@ -1,13 +1,12 @@
 // Routes calls to the host that owns the target actor. Positions are cached, so steady-state
 // calls never touch placement; a REDIRECT from a host corrects the cache and the call is retried.
-// Requests carry epoch 0: hosts decide ownership by their activations and placement, never by the
-// epoch a caller believes (epochs serve releases), and an embedded epoch costs 8 bytes a call.
+// Requests carry epoch 0 (an embedded epoch costs 8 bytes a call), except a gateway's first call
+// to an actor it has just located, which carries placement's grant to the host it goes to.
 import { KoalaError } from '../errors/errors.ts';
 import { ByInterface } from '../util/by-interface.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import { checkArgs, encodeArgs, readAnswer } from '../wire/rpc.ts';
-import { decodeValueAt } from '../wire/value-codec.ts';
+import { checkArgs, encodeArgs, readAnswer, ValueAnswer } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import { answerEnvelope, type DecodedEnvelope } from '../wire/frame.ts';
@@ -55,15 +54,12 @@ export interface Located {
 export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
 
 /** The answer to a call sent on `call`'s short path. */
-class CallResult extends AnswerHandler {
+class CallResult extends ValueAnswer {
   readonly #router: ActorRouter;
   readonly #target: ActorInterface;
-  readonly #message: AvroMessageTypes;
   readonly #args: readonly unknown[];
   readonly #env: CallEnvelope;
   readonly #position: Position;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (err: Error) => void;
 
   // The rest of the envelope's fields (iface, key, method and deadline are AnswerHandler's): the
   // call's record is its envelope too, one object per call.
@@ -72,7 +68,7 @@ class CallResult extends AnswerHandler {
   readonly headers: Record<string, string>;
 
   constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position, resolve: (value: unknown) => void, reject: (err: Error) => void) {
-    super();
+    super(message, resolve, reject);
     this.iface = target.name;
     this.key = env.key;
     this.method = message.name;
@@ -81,37 +77,23 @@ class CallResult extends AnswerHandler {
     this.headers = env.headers;
     this.#router = router;
     this.#target = target;
-    this.#message = message;
     this.#args = args;
     this.#env = env;
     this.#position = position;
-    this.#resolve = resolve;
-    this.#reject = reject;
   }
 
-  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
-    try {
-      if (kind === 'RESPONSE') {
-        this.#resolve(decodeValueAt(this.#message.responseType, frame, start, end));
-        return;
-      }
-      const answer = answerEnvelope(kind, id, frame.subarray(start, end));
-      if (isStale(answer)) {
-        // The cached position was stale: the general path asks placement (or follows the redirect) and retries.
-        this.#router.stale(this.#target.name, this.#env.key, this.#position, answer);
-        this.#router.callSlow(this.#target, this.#message, this.#args, this.#env).then(this.#resolve, this.#reject);
-        return;
-      }
-      readAnswer(answer, this.#message); // throws the typed error
-    } catch (err) {
-      this.#reject(err as Error);
-    }
+  /** The cached position was stale: the general path asks placement (or follows the redirect) and retries. */
+  protected override takes(answer: Envelope): boolean {
+    if (!isStale(answer)) return false;
+    this.#router.stale(this.#target.name, this.#env.key, this.#position, answer);
+    this.#router.callSlow(this.#target, this.message, this.#args, this.#env).then(this.resolve, this.reject);
+    return true;
   }
 
-  fail(err: Error): void {
+  override fail(err: Error): void {
     // Sent, and then the connection died: the call may have run, so it is not retried.
     this.#router.stale(this.#target.name, this.#env.key, this.#position, undefined);
-    this.#reject(err);
+    this.reject(err);
   }
 }
 

@@ -3,9 +3,10 @@
 import { KoalaError, fromErrorRecord, toErrorRecord } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import type { Peer } from './peer.ts';
-import { errorRecordType, positionType, type Envelope, type Position } from './schemas.ts';
-import { decodeArguments, decodeValue, encodeValue } from './value-codec.ts';
+import { answerEnvelope } from './frame.ts';
+import { AnswerHandler, type Peer } from './peer.ts';
+import { errorRecordType, positionType, type Envelope, type EnvelopeKind, type Position } from './schemas.ts';
+import { decodeArguments, decodeValue, decodeValueAt, encodeValue } from './value-codec.ts';
 
 export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
   const message = iface.service.message(method);
@@ -103,5 +104,48 @@ export function readAnswer(env: Envelope, message: AvroMessageTypes | undefined)
     }
     default:
       throw new KoalaError('BAD_FRAME', `unexpected ${env.kind} envelope in answer to a request`);
+  }
+}
+
+/**
+ * Settles a call's Promise: with its result, decoded from the answer frame, or with its typed
+ * error. Whoever sends calls on a hot path (clients, routers, service proxies) extends it; a
+ * subclass may take some answers other than RESPONSE in hand first (`takes`).
+ */
+export class ValueAnswer extends AnswerHandler {
+  protected readonly message: AvroMessageTypes;
+  protected readonly resolve: (value: unknown) => void;
+  protected readonly reject: (err: Error) => void;
+
+  constructor(message: AvroMessageTypes, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+    super();
+    this.message = message;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
+    try {
+      if (kind === 'RESPONSE') {
+        this.resolve(decodeValueAt(this.message.responseType, frame, start, end));
+        return;
+      }
+      const env = answerEnvelope(kind, id, frame.subarray(start, end));
+      if (this.takes(env)) return;
+      const answer = readAnswer(env, this.message); // throws the typed error
+      if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', `${this.iface} answered with a redirect where none is followed`);
+      this.resolve(answer.value);
+    } catch (err) {
+      this.reject(err as Error);
+    }
+  }
+
+  /** Takes an answer other than RESPONSE in hand (true), or leaves it to `answer` (false). */
+  protected takes(_answer: Envelope): boolean {
+    return false;
+  }
+
+  fail(err: Error): void {
+    this.reject(err);
   }
 }

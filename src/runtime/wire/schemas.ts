@@ -28,7 +28,7 @@ export interface Envelope {
    * when the envelope was sent (the Peer converts both ways). 0 = none.
    */
   deadline: number;
-  /** Reserved (Koala sends 0): hosts decide ownership from activations and placement, not from a caller's belief. */
+  /** 0, except on a gateway's first call to an actor it has just located: the epoch placement granted (see Host, the grant floor). */
   epoch: number;
   headers: Record<string, string>;
   /** Avro-encoded arguments (request), result (response), ErrorRecord (error) or Position (redirect). */
