@@ -3,6 +3,7 @@
 // (reentrancy), or — for a non-reentrant interface — fails at once as a deadlock.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import { batchTime } from '../util/clock.ts';
+import { isThenable } from '../util/thenable.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import { callSync, isAsyncFunction, pathOf, runInCall, type CallContext } from './call-context.ts';
 
@@ -55,9 +56,6 @@ export class ActivationGone extends Error {
   override name = 'ActivationGone';
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
-}
 
 export class Activation {
   readonly iface: ActorInterface;
