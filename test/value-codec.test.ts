@@ -8,6 +8,7 @@ import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from '../src/runtim
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
 import { decodeArguments, decodeValue, encodeValue } from '../src/runtime/wire/value-codec.ts';
+import { longSize, writeLong } from '../src/runtime/wire/avro-binary.ts';
 
 const SAMPLES: Record<string, unknown[]> = {
   null: [null],
@@ -206,4 +207,11 @@ test('records of primitive fields (nested too) are encoded by hand with avsc’s
     writer.writeAnswerValue('RESPONSE', 1, type, values[i]);
     t.deepEqual(answerOf(writer.take()).payload, type.toBuffer(values[i]), `${schema.name} in a frame`);
   });
+});
+
+test('longSize is the length writeLong writes (a payload of 64 bytes or more is prefixed with it)', (t) => {
+  const buf = Buffer.alloc(16);
+  for (const n of [0, 1, 63, 64, 8191, 8192, 2 ** 20, 2 ** 27, 2 ** 28, 2 ** 34, 2 ** 41, 2 ** 48, 2 ** 53 - 1]) {
+    t.is(longSize(n), writeLong(buf, 0, n), `n = ${n}`);
+  }
 });

@@ -55,7 +55,7 @@ export interface SessionServerOptions {
   catalog: InterfaceCatalog;
   /** The gateway's internal wire address, where hosts send pushes. */
   internalAddress: () => string;
-  /** Calls from clients that are not session traffic (RPC): forwarded like any cluster client's; resolves once answered. */
+  /** Calls from clients that are not session traffic (RPC): forwarded like any cluster client's; `done` is told once answered. */
   forward: (env: DecodedEnvelope, peer: Peer, done: () => void) => void;
   log: Logger;
 }

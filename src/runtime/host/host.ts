@@ -24,7 +24,7 @@ import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
-import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, replyError } from '../wire/rpc.ts';
+import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, replyError, replyResult } from '../wire/rpc.ts';
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
@@ -94,17 +94,17 @@ interface BoundContext extends ActorContext {
 
 type ContextMethods = Pick<ActorContext, 'getProxy' | 'registerTimer' | 'deactivateOnIdle' | 'sessions' | 'registerReminder' | 'unregisterReminder'>;
 
-/** Errors an actor throws reach in-process callers in the same shape as remote ones. */
-/** Whether a call's arguments decode: a call that would fail on them must not activate its actor first. */
-function decodes(message: AvroMessageTypes, payload: Buffer): boolean {
+/** Whether a call's arguments decode (in place): a call that would fail on them must not activate its actor first. */
+function decodes(message: AvroMessageTypes, env: DecodedEnvelope): boolean {
   try {
-    decodeArgs(message, payload);
+    decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
     return true;
   } catch {
     return false;
   }
 }
 
+/** Errors an actor throws reach in-process callers in the same shape as remote ones. */
 function mapActorError(err: unknown, identity: string): unknown {
   return err instanceof KoalaError ? err : fromErrorRecord(toErrorRecord(err, identity));
 }
@@ -285,7 +285,7 @@ export class Host {
   onRequestSlow(env: DecodedEnvelope, peer: Peer): void {
     const served = this.#served.get(env.iface);
     const message = served?.methods.get(env.method);
-    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid || !decodes(message, env.payload)) {
+    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid || !decodes(message, env)) {
       this.#answerGeneral(env, peer);
       return;
     }
@@ -495,7 +495,6 @@ export class Host {
 
   // ---- activation ----------------------------------------------------------------------------
 
-  /** Activates the actor here if placement says it lives here; otherwise yields its real position. */
   /**
    * Activates the actor here if this host owns it: if the call came with a grant of it to this host
    * that is certainly still standing (`HostLease.acceptsGrant`: a gateway's first call after
@@ -752,6 +751,7 @@ export class Host {
     const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
     return this.#router.call(target, message, args, env, onOneWayError, now);
   }
+
   /**
    * The `koala-path` header of calls made by the turn `caller`: the same for all its calls (a
    * turn that fans out makes thousands), so it is built once per turn.
@@ -762,7 +762,6 @@ export class Host {
     if (headers === undefined) this.#headersByTurn.set(caller, (headers = Object.freeze({ [PATH_HEADER]: pathOf(caller).join(' ') })));
     return headers;
   }
-
 }
 
 /**
@@ -818,17 +817,12 @@ class ActiveCall implements Turn, TurnDone, CallContext {
   }
 
   resolve(value: unknown): void {
-    if (this.#env.kind !== 'REQUEST') return;
-    try {
-      this.#peer.replyValue(this.#env, this.#message.responseType, checkResult(this.#iface, this.#message, value));
-    } catch (err) {
-      this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.identity));
-    }
+    replyResult(this.#peer, this.#env, this.#iface, this.#message, value, this.identity);
   }
 
   reject(err: unknown): void {
     // It closed under us: the general path takes the call to the next activation.
     if (err instanceof ActivationGone) this.#host.onRequestSlow(this.#env, this.#peer);
-    else if (this.#env.kind === 'REQUEST') this.#peer.reply(this.#env, 'ERROR', encodeError(err, this.identity));
+    else replyError(this.#peer, this.#env, err, this.identity);
   }
 }

@@ -49,6 +49,17 @@ export function writeLong(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
+/** How many bytes `writeLong` takes for `n` (a non-negative integer of at most 53 bits). */
+export function longSize(n: number): number {
+  let z = n * 2;
+  let size = 1;
+  while (z >= 0x80) {
+    z = Math.floor(z / 0x80);
+    size++;
+  }
+  return size;
+}
+
 /** Beyond 2^36 × 16 (zigzag values over 2^64 never occur; over 2^54 they are inexact anyway). */
 function writeLongSlow(buf: Buffer, pos: number, z: number): number {
   while (z >= 0x80) {

@@ -9,7 +9,7 @@
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
-import { copyBytes, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -92,9 +92,13 @@ export class FrameWriter {
 
   /** Room for `n` more bytes at the end. */
   #reserve(n: number): void {
-    if (this.#pos + n <= this.#buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n)) as Utf8Buffer;
-    this.#buf.copy(next, 0, 0, this.#pos);
+    if (this.#pos + n > this.#buf.length) this.#grow(this.#pos + n, this.#pos);
+  }
+
+  /** A buffer of at least `size` bytes (at least twice the old one), with the old one's first `keep` bytes. */
+  #grow(size: number, keep: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, size)) as Utf8Buffer;
+    this.#buf.copy(next, 0, 0, keep);
     this.#buf = next;
   }
 
@@ -235,9 +239,7 @@ export class FrameWriter {
     let end = encodeAt(this.#buf, pos + 1, type, value, params);
     while (end < 0) {
       // avsc reports how many bytes it lacked as a negative position: grow and encode again.
-      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#buf.length - end)) as Utf8Buffer;
-      this.#buf.copy(next, 0, 0, pos);
-      this.#buf = next;
+      this.#grow(this.#buf.length - end, pos);
       end = encodeAt(this.#buf, pos + 1, type, value, params);
     }
     const n = end - pos - 1;
@@ -245,12 +247,8 @@ export class FrameWriter {
       this.#buf[pos] = n << 1;
       this.#pos = end;
     } else {
-      const prefix = writeLong(Buffer.allocUnsafe(10), 0, n);
-      if (end + prefix - 1 > this.#buf.length) {
-        const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, end + prefix)) as Utf8Buffer;
-        this.#buf.copy(next, 0, 0, end);
-        this.#buf = next;
-      }
+      const prefix = longSize(n);
+      if (end + prefix - 1 > this.#buf.length) this.#grow(end + prefix, end);
       this.#buf.copyWithin(pos + prefix, pos + 1, end);
       writeLong(this.#buf, pos, n);
       this.#pos = pos + prefix + n;

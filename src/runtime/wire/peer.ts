@@ -125,15 +125,14 @@ export class Peer {
 
   /** Sends a request and resolves with its answer (RESPONSE, ERROR or REDIRECT envelope). */
   request(env: Outgoing): Promise<DecodedEnvelope> {
-    return new Promise<DecodedEnvelope>((resolve, reject) => this.requestTo(env, new Settle(resolve, reject)));
+    return new Promise<DecodedEnvelope>((resolve, reject) => this.#requestTo(env, new Settle(resolve, reject)));
   }
 
   /**
    * Sends a request; `handler` hears its answer, or the error (closed connection, deadline, an
-   * envelope that does not encode: then nothing is sent or pending). The callback form of
-   * `request` for hot paths: no Promise per call.
+   * envelope that does not encode: then nothing is sent or pending).
    */
-  requestTo(env: Outgoing, handler: AnswerHandler): void {
+  #requestTo(env: Outgoing, handler: AnswerHandler): void {
     if (this.#closed) {
       handler.fail(this.#closedError());
       return;
@@ -172,7 +171,7 @@ export class Peer {
 
   /**
    * Forwards a call decoded from another connection, copying its bytes (a gateway's path), with
-   * our own id, the given absolute deadline and `epoch` (Koala sends 0; see schemas.ts).
+   * our own id, the given absolute deadline and `epoch` (0, or a placement grant: see schemas.ts).
    */
   forward(env: DecodedEnvelope, deadline: number, epoch: number, handler: AnswerHandler): void {
     if (this.#closed) {

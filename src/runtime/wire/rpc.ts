@@ -83,6 +83,19 @@ export function replyError(peer: Peer, request: Envelope, err: unknown, actor = 
   if (request.kind === 'REQUEST') peer.reply(request, 'ERROR', encodeError(err, actor));
 }
 
+/**
+ * Answers a request with a method's result, encoded straight into the answer frame; a result that
+ * is not of the method's type answers with the typed error instead. A ONEWAY gets no answer.
+ */
+export function replyResult(peer: Peer, request: Envelope, iface: ActorInterface, message: AvroMessageTypes, value: unknown, actor = ''): void {
+  if (request.kind !== 'REQUEST') return;
+  try {
+    peer.replyValue(request, message.responseType, checkResult(iface, message, value));
+  } catch (err) {
+    peer.reply(request, 'ERROR', encodeError(err, actor));
+  }
+}
+
 export type Answer = { kind: 'value'; value: unknown } | { kind: 'redirect'; position: Position };
 
 /** Interprets an answer envelope: a decoded result, a redirect, or a thrown typed error. */

@@ -3,22 +3,11 @@
 import { KoalaError } from '../errors/errors.ts';
 import type { ActorImplementation, ActorInterface } from '../interface/interface.ts';
 import type { Peer } from './peer.ts';
-import type { AvroMessageTypes } from '../interface/avro.ts';
-import { checkResult, decodeArgs, methodOf, replyError } from './rpc.ts';
+import { decodeArgs, methodOf, replyError, replyResult } from './rpc.ts';
 import type { Envelope } from './schemas.ts';
 import { isThenable } from '../util/thenable.ts';
 
 type AnyMethod = (...args: unknown[]) => unknown;
-
-/** Answers with the method's result (a result that is not of its type: an error answer). */
-function answer(peer: Peer, env: Envelope, iface: ActorInterface, message: AvroMessageTypes, value: unknown): void {
-  if (env.kind !== 'REQUEST') return;
-  try {
-    peer.replyValue(env, message.responseType, checkResult(iface, message, value));
-  } catch (err) {
-    replyError(peer, env, err);
-  }
-}
 
 export class ServiceTable {
   readonly #services = new Map<string, { iface: ActorInterface; impl: Record<string, AnyMethod> }>();
@@ -53,12 +42,12 @@ export class ServiceTable {
     // Most services answer synchronously (placement's `locate` and `claim`): answered at once,
     // the result encoded straight into the answer frame.
     if (!isThenable(result)) {
-      answer(peer, env, service.iface, message, result);
+      replyResult(peer, env, service.iface, message, result);
       return Promise.resolve();
     }
     const asked = message;
     return Promise.resolve(result).then(
-      (value) => answer(peer, env, service.iface, asked, value),
+      (value) => replyResult(peer, env, service.iface, asked, value),
       (err: unknown) => replyError(peer, env, err),
     );
   }
