@@ -1,6 +1,7 @@
 // Values per actor, kept by interface name, then key. A lookup hashes only the key: the interface
 // name is a string seen before (its hash is cached), and no `iface/key` string is built per call
-// or kept per actor. Used on the hot paths: a router's positions, a host's activations.
+// or kept per actor. Used on the hot paths: a router's positions, a host's activations, embedded
+// placement's grants.
 
 export class ByInterface<V> {
   readonly #byIface = new Map<string, Map<string, V>>();
