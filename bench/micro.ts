@@ -3,7 +3,7 @@
 // (`bench/profile.ts`) cannot see a change of 0.05 µs per call; these can. CPU per call (or per
 // turn, per envelope) from `process.cpuUsage`, the min and median of 7 windows.
 //
-//   node bench/micro.ts <client|gateway|host|turn|decode> [checkout]
+//   node bench/micro.ts <client|gateway|host|caller|turn|decode> [checkout]
 //
 // `checkout`: the root of another checkout of Koala (e.g. an earlier commit exported with `git
 // archive`) to measure instead of this one, for before/after comparisons run alternately.
@@ -161,6 +161,52 @@ async function hostPath(): Promise<void> {
   await host.stop();
 }
 
+/** The calling host of the host-to-host case: the driver actor's calls to a stub remote host. */
+async function caller(): Promise<void> {
+  const { PeerPool } = await load('src/runtime/wire/connect.ts');
+  const { startInProcessHost } = await load('bench/cases/in-process-host.ts');
+  const driverPlugin = await load('bench/fixtures-driver.ts');
+  const remote = stubPeer(() => {});
+  const REMOTE = 'ws://stub-host';
+  // The targets live on a host that is only a stub socket: its connection is always open.
+  const ready = PeerPool.prototype.ready;
+  const get = PeerPool.prototype.get;
+  PeerPool.prototype.ready = function (this: Any, url: string) {
+    return url === REMOTE ? remote.peer : ready.call(this, url);
+  };
+  PeerPool.prototype.get = function (this: Any, url: string) {
+    return url === REMOTE ? Promise.resolve(remote.peer) : get.call(this, url);
+  };
+  const { InProcessPlacement } = await load('src/runtime/placement/embedded/in-process.ts');
+  const locate = InProcessPlacement.prototype.locate;
+  InProcessPlacement.prototype.locate = function (this: Any, iface: string, key: string) {
+    return iface === 'IBench' ? Promise.resolve({ host: 'stub-host', address: REMOTE, epoch: 1 }) : locate.call(this, iface, key);
+  };
+  const host = await startInProcessHost([driverPlugin.default]);
+  const targets = Array.from({ length: 32 }, (_, i) => `t${i}`);
+  const driver = host.proxy(driverPlugin.IDriver, 'driver');
+  const answers = new FrameWriter();
+  /** Answers every request the driver sent so far; returns the stub's CPU µs. */
+  const answerAll = (): number =>
+    cpuOf(() => {
+      for (const frame of remote.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, ping.responseType, 1));
+    });
+  await measure("caller, per call (an actor's call made, its answer read, its await resumed)", 50, async () => {
+    const drive = driver.drive(CALLS, CALLS, targets);
+    let stub = 0;
+    // Calls go out as the answers to earlier ones come in (the driver's lanes), so answer until done.
+    let done = false;
+    void drive.then(() => (done = true));
+    while (!done) {
+      await tick();
+      stub += answerAll();
+      if (answers.count > 0) remote.socket.emit('message', answers.take(), true);
+    }
+    return stub;
+  });
+  await host.stop();
+}
+
 async function turn(): Promise<void> {
   const { Activation } = await load('src/runtime/actor/activation.ts');
   class Bench {
@@ -215,7 +261,7 @@ async function decode(): Promise<void> {
   });
 }
 
-const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, turn, decode };
+const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, caller, turn, decode };
 const run = subjects[subject];
 if (run === undefined) {
   console.error(`usage: node bench/micro.ts <${Object.keys(subjects).join('|')}> [checkout]`);

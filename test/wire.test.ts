@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../src/runtime/errors/errors.ts';
 import { defineInterface, type ActorImplementation } from '../src/runtime/interface/interface.ts';
 import { PeerPool, connect } from '../src/runtime/wire/connect.ts';
-import { FrameWriter, readFrame } from '../src/runtime/wire/frame.ts';
+import { BATCH_BYTES, BATCH_ENVELOPES, FrameWriter, readFrame } from '../src/runtime/wire/frame.ts';
 import { Peer } from '../src/runtime/wire/peer.ts';
 import { acceptHandshake } from '../src/runtime/wire/handshake.ts';
 import { decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../src/runtime/wire/rpc.ts';
@@ -268,7 +268,7 @@ test('connect() without a request handler answers incoming requests with a typed
 test('concurrent requests made in one turn travel as one frame, and so do their answers', async (t) => {
   const server = await listen(t);
   const client = await rawClient(t, server.url);
-  const N = 200;
+  const N = BATCH_ENVELOPES - 1;
   const answers = await Promise.all(Array.from({ length: N }, (_, i) => client.peer.request(outgoing({ key: String(i), payload: Buffer.from(`m${i}`) }))));
   t.deepEqual(
     answers.map((a) => a.payload.toString()),
@@ -276,8 +276,51 @@ test('concurrent requests made in one turn travel as one frame, and so do their 
   );
   t.deepEqual(new Set(answers.map((a) => a.id)).size, N);
   t.is(client.frames.sent, 1, 'all requests of one turn share one frame');
-  t.true(client.frames.received < N, `answers were batched (${client.frames.received} frames for ${N})`);
-  t.is(client.frames.received, 1);
+  t.is(client.frames.received, 1, 'and so do their answers');
+});
+
+test('a turn that makes more than a batch sends each full batch at once, in order', async (t) => {
+  const seen: string[] = [];
+  const server = await listen(t, {
+    onRequest: (env, peer) => {
+      seen.push(env.key);
+      peer.reply(env, 'RESPONSE', Buffer.from(env.payload));
+    },
+  });
+  const client = await rawClient(t, server.url);
+  const N = 3 * BATCH_ENVELOPES + 5;
+  const calls: Promise<Envelope>[] = [];
+  const sentDuringTheTurn: number[] = [];
+  for (let i = 0; i < N; i++) {
+    calls.push(client.peer.request(outgoing({ key: String(i), payload: Buffer.from(`m${i}`) })));
+    sentDuringTheTurn.push(client.frames.sent);
+  }
+  // The first batch left when it was full, not at the end of the turn.
+  t.is(sentDuringTheTurn[BATCH_ENVELOPES - 2], 0);
+  t.is(sentDuringTheTurn[BATCH_ENVELOPES - 1], 1);
+  t.is(sentDuringTheTurn[N - 1], 3);
+  const answers = await Promise.all(calls);
+  t.is(client.frames.sent, 4, 'three full batches, then the rest at the end of the turn');
+  t.deepEqual(seen, Array.from({ length: N }, (_, i) => String(i)), 'the server got them in order');
+  t.deepEqual(
+    answers.map((a) => a.payload.toString()),
+    Array.from({ length: N }, (_, i) => `m${i}`),
+  );
+  t.true(client.frames.received >= 4, `the answers came in full batches too (${client.frames.received} frames)`);
+});
+
+test('a batch of big envelopes is sent once it holds BATCH_BYTES', (t) => {
+  const writer = new FrameWriter();
+  const payload = Buffer.alloc(BATCH_BYTES / 4);
+  // A quarter batch of payload plus the envelope's own bytes each: the fourth fills the batch.
+  for (let i = 0; i < 3; i++) {
+    writer.write(envelope({ payload }));
+    t.false(writer.full, `${i + 1} envelopes of a quarter batch`);
+  }
+  writer.write(envelope({ payload }));
+  t.true(writer.full);
+  writer.take();
+  t.false(writer.full, 'an empty writer starts a new batch');
 });
 
 test('low traffic is not held back: each lone request leaves in its own frame at once', async (t) => {

@@ -5,14 +5,16 @@
 //   u16 length of what follows | u8 kind (1 request, 2 response) | u32 id | u8 target length |
 //   target ("IBench/17.ping") | 12-byte chain id | u16 payload length | payload (int32 n)
 // Batching as in Koala: everything produced in one event-loop turn goes out as one binary frame
-// (flushed from setImmediate), written into a reused buffer with one copy per frame.
+// (flushed from setImmediate), written into a reused buffer with one copy per frame, and a batch
+// that reaches Koala's batch size (its own constants, so that the two cannot drift apart) is sent at
+// once, without waiting for the end of the turn.
 import type WebSocket from 'ws';
+import { BATCH_BYTES, BATCH_ENVELOPES } from '../../src/runtime/wire/frame.ts';
 
 export const REQUEST = 1;
 export const RESPONSE = 2;
 const TARGET = Buffer.from('IBench/17.ping');
 const CHAIN = Buffer.from('q1w2e3r4.t5y');
-const MAX_BATCH_BYTES = 1024 * 1024;
 
 export const ID_OFFSET = 3; // from the start of a message (after the u16 length and the kind)
 export const KIND_OFFSET = 2;
@@ -24,6 +26,7 @@ export class Batcher {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #pos = 0;
   #scheduled = false;
+  #count = 0;
   readonly #ws: WebSocket;
 
   constructor(ws: WebSocket) {
@@ -42,7 +45,7 @@ export class Batcher {
 
   #commit(end: number): void {
     this.#pos = end;
-    if (this.#pos >= MAX_BATCH_BYTES) this.flush();
+    if (++this.#count >= BATCH_ENVELOPES || this.#pos >= BATCH_BYTES) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.flush());
@@ -77,6 +80,7 @@ export class Batcher {
 
   flush(): void {
     this.#scheduled = false;
+    this.#count = 0;
     if (this.#pos === 0) return;
     const frame = Buffer.from(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;

@@ -207,7 +207,9 @@ export class KoalaSession {
   #enqueue(env: Envelope): void {
     if (this.#ws === undefined || this.#ws.readyState !== WebSocket.OPEN) throw new KoalaError('CONNECTION_LOST', 'the session is not connected');
     this.#writer.write(env);
-    if (this.#writer.size >= (this.#opts.maxFrameBytes ?? 1024 * 1024) / 2) {
+    // A full batch goes now (the gateway starts on it while this turn writes more), as does one
+    // that nears the gateway's frame limit.
+    if (this.#writer.full || this.#writer.size >= (this.#opts.maxFrameBytes ?? 1024 * 1024) / 2) {
       this.#ws.send(this.#writer.take());
       return;
     }

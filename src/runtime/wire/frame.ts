@@ -1,5 +1,6 @@
-// Frames: every envelope produced in one event-loop turn goes out in one binary frame, written
-// straight into a reused, growing buffer (the only copy is one per frame).
+// Frames: the envelopes produced in one event-loop turn go out together in one binary frame
+// (up to a batch's size: see BATCH_ENVELOPES), written straight into a reused, growing buffer (the
+// only copy is one per frame).
 //
 // The envelope codec is written by hand for the one record it handles (the bytes are exactly
 // avsc's encoding of ENVELOPE_SCHEMA; test/wire.test.ts checks that). avsc's generic codec costs
@@ -14,6 +15,19 @@ import { encoderFor } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
 const INITIAL_SIZE = 64 * 1024;
+
+/**
+ * A batch is sent as soon as it holds this many envelopes, without waiting for the end of the
+ * turn. A turn that produces a thousand calls then hands the first ones to the next process while
+ * it still writes the rest, so that on every hop the sender and the receiver work at once instead
+ * of taking turns (each waiting for the other's whole batch). Per-frame costs (a write, the
+ * WebSocket header, a read and a 'message' event) stay small beside 128 envelopes' work. With
+ * 1 000 calls in flight this raised throughput by a half host to host and by about a quarter on
+ * the gateway path (bench/README.md, "What moved each figure").
+ */
+export const BATCH_ENVELOPES = 128;
+/** The same for bytes: a batch of big envelopes is sent once it holds this much. */
+export const BATCH_BYTES = 64 * 1024;
 /** What a written envelope may take beyond its strings, headers and payload: ten varints, at most. */
 const FIXED_BOUND = 10 * 10;
 
@@ -88,6 +102,11 @@ export class FrameWriter {
 
   get size(): number {
     return this.#pos;
+  }
+
+  /** Whether the batch is big enough to send now rather than at the end of the turn (BATCH_ENVELOPES). */
+  get full(): boolean {
+    return this.#count >= BATCH_ENVELOPES || this.#pos >= BATCH_BYTES;
   }
 
   /** Room for `n` more bytes at the end. */

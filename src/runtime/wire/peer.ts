@@ -73,8 +73,6 @@ export class Settle extends AnswerHandler {
 
 const DEADLINE_SWEEP_MS = 20;
 const MAX_ID = 2 ** 52;
-/** A batch is sent as soon as it reaches this size. */
-const MAX_BATCH_BYTES = 1024 * 1024;
 
 export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
 
@@ -260,9 +258,8 @@ export class Peer {
   }
 
   #scheduleFlush(): void {
-    if (this.#writer.size >= MAX_BATCH_BYTES) {
-      // A batch must stay far below the frame limit the remote enforces (it closes the connection on
-      // a bigger frame); past this size batching gains nothing anyway.
+    if (this.#writer.full) {
+      // Sent now: the remote starts on it while this turn writes the next batch (frame.ts).
       this.#flush();
       return;
     }
