@@ -11,6 +11,7 @@ import { NO_HEADERS } from '../wire/frame.ts';
 import type { Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, ValueAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
+import { loopTime } from '../util/clock.ts';
 
 export interface ClusterClientOptions {
   url: string;
@@ -86,18 +87,18 @@ export class ClusterClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    const now = Date.now();
+    const now = loopTime();
     const deadline = now + timeoutMs;
     const params = message.requestType.fields;
     if (message.oneWay) {
       this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, params, args, undefined, now);
       return Promise.resolve(undefined);
     }
-    return new Promise((resolve, reject) => {
-      // The call's record is also its envelope's fields: one object per call.
-      const call = new Result(iface.name, key, message, deadline, resolve, reject);
-      this.#peer.requestArgs(call, params, args, call, now);
-    });
+    // The call's record is also its envelope's fields: one object per call.
+    const call = new Result(iface.name, key, message, deadline);
+    const result = call.promise();
+    this.#peer.requestArgs(call, params, args, call, now);
+    return result;
   }
 }
 
@@ -109,8 +110,8 @@ class Result extends ValueAnswer {
   readonly epoch = 0;
   readonly headers = NO_HEADERS;
 
-  constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number, resolve: (value: unknown) => void, reject: (err: Error) => void) {
-    super(message, resolve, reject);
+  constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number) {
+    super(message);
     this.iface = iface;
     this.key = key;
     this.method = message.name;

@@ -21,6 +21,7 @@ import { createProxy, type Invoker } from '../interface/proxy.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
+import { loopTime } from '../util/clock.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
@@ -118,6 +119,9 @@ export class Host {
   readonly #workers = new Map<string, { pool: Worker[] }>();
   readonly #retiring = new Set<Activation>();
   readonly #headersByTurn = new WeakMap<CallContext, Record<string, string>>();
+  /** The last turn `#pathHeaders` answered for, and its headers: a turn that fans out asks many times in a row. */
+  #lastTurn: CallContext | undefined;
+  #lastTurnHeaders: Record<string, string> = NO_HEADERS;
   readonly #identity: LocalIdentity;
   readonly #pool: PeerPool;
   readonly #router: ActorRouter;
@@ -717,7 +721,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, Date.now());
+      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, loopTime());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -743,7 +747,7 @@ export class Host {
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     // One clock reading gives the deadline and the budget sent on the wire.
-    const now = Date.now();
+    const now = loopTime();
     const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs, now);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
@@ -757,9 +761,12 @@ export class Host {
    * turn that fans out makes thousands), so it is built once per turn.
    */
   #pathHeaders(caller: CallContext): Record<string, string> {
+    if (caller === this.#lastTurn) return this.#lastTurnHeaders;
     let headers = this.#headersByTurn.get(caller);
     // Frozen: the frame writer then knows it cannot change and reuses its encoding.
     if (headers === undefined) this.#headersByTurn.set(caller, (headers = Object.freeze({ [PATH_HEADER]: pathOf(caller).join(' ') })));
+    this.#lastTurn = caller;
+    this.#lastTurnHeaders = headers;
     return headers;
   }
 }

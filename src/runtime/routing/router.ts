@@ -10,7 +10,7 @@ import { checkArgs, encodeArgs, readAnswer, ValueAnswer } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import { answerEnvelope, type DecodedEnvelope } from '../wire/frame.ts';
-import { AnswerHandler, type AnswerSink, type Outgoing } from '../wire/peer.ts';
+import { AnswerHandler, type AnswerSink, type Outgoing, type Peer } from '../wire/peer.ts';
 import { errorRecordType, positionType, type Envelope, type EnvelopeKind, type Position } from '../wire/schemas.ts';
 
 const MAX_REDIRECTS = 3;
@@ -58,7 +58,6 @@ class CallResult extends ValueAnswer {
   readonly #router: ActorRouter;
   readonly #target: ActorInterface;
   readonly #args: readonly unknown[];
-  readonly #env: CallEnvelope;
   readonly #position: Position;
 
   // The rest of the envelope's fields (iface, key, method and deadline are AnswerHandler's): the
@@ -67,8 +66,8 @@ class CallResult extends ValueAnswer {
   readonly epoch = 0;
   readonly headers: Record<string, string>;
 
-  constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position, resolve: (value: unknown) => void, reject: (err: Error) => void) {
-    super(message, resolve, reject);
+  constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position) {
+    super(message);
     this.iface = target.name;
     this.key = env.key;
     this.method = message.name;
@@ -78,21 +77,21 @@ class CallResult extends ValueAnswer {
     this.#router = router;
     this.#target = target;
     this.#args = args;
-    this.#env = env;
     this.#position = position;
   }
 
   /** The cached position was stale: the general path asks placement (or follows the redirect) and retries. */
   protected override takes(answer: Envelope): boolean {
     if (!isStale(answer)) return false;
-    this.#router.stale(this.#target.name, this.#env.key, this.#position, answer);
-    this.#router.callSlow(this.#target, this.message, this.#args, this.#env).then(this.resolve, this.reject);
+    this.#router.stale(this.#target.name, this.key, this.#position, answer);
+    const env: CallEnvelope = { key: this.key, chain: this.chain, deadline: this.deadline, headers: this.headers };
+    this.#router.callSlow(this.#target, this.message, this.#args, env).then(this.resolve, this.reject);
     return true;
   }
 
   override fail(err: Error): void {
     // Sent, and then the connection died: the call may have run, so it is not retried.
-    this.#router.stale(this.#target.name, this.#env.key, this.#position, undefined);
+    this.#router.stale(this.#target.name, this.key, this.#position, undefined);
     this.reject(err);
   }
 }
@@ -147,6 +146,10 @@ export class ActorRouter {
   readonly #opts: RouterOptions;
   /** Cached positions (see ByInterface: no `iface/key` string per lookup). */
   readonly #positions = new ByInterface<Position>();
+  #lastAddress = '';
+  #lastPeer: Peer | undefined;
+  #lastStatelessIface: string | undefined;
+  #lastStateless = false;
   readonly #locating = new Map<string, Promise<Located>>();
   /** One Position object per host, shared by every cached actor it holds (see `#shared`). */
   readonly #byHost = new Map<string, Position>();
@@ -256,21 +259,41 @@ export class ActorRouter {
   call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void, now?: number): Promise<unknown> {
     const position = message.oneWay ? undefined : this.#positions.get(target.name, env.key);
     const local = this.#opts.local;
-    if (position !== undefined && (local === undefined || (position.host !== local.hostId && !local.statelessHere(target.name)))) {
-      const peer = this.#opts.pool.ready(position.address);
-      if (peer !== undefined && !peer.closed) {
+    if (position !== undefined && (local === undefined || (position.host !== local.hostId && !this.#statelessHere(local, target.name)))) {
+      const peer = this.#ready(position.address);
+      if (peer !== undefined) {
         try {
           checkArgs(target, message, args);
         } catch (err) {
           return Promise.reject(err);
         }
-        return new Promise((resolve, reject) => {
-          const call = new CallResult(this, target, message, args, env, position, resolve, reject);
-          peer.requestArgs(call, message.requestType.fields, args, call, now);
-        });
+        const call = new CallResult(this, target, message, args, env, position);
+        const result = call.promise();
+        peer.requestArgs(call, message.requestType.fields, args, call, now);
+        return result;
       }
     }
     return this.callSlow(target, message, args, env, onOneWayError);
+  }
+
+  /** The open connection to `address`, if any; the last one is remembered (calls go to few hosts, many in a row). */
+  #ready(address: string): Peer | undefined {
+    const last = this.#lastPeer;
+    if (last !== undefined && address === this.#lastAddress && !last.closed) return last;
+    const peer = this.#opts.pool.ready(address);
+    if (peer === undefined || peer.closed) return undefined;
+    this.#lastAddress = address;
+    this.#lastPeer = peer;
+    return peer;
+  }
+
+  /** `local.statelessHere(iface)`, remembered for the last interface (it never changes). */
+  #statelessHere(local: NonNullable<RouterOptions['local']>, iface: string): boolean {
+    if (iface !== this.#lastStatelessIface) {
+      this.#lastStatelessIface = iface;
+      this.#lastStateless = local.statelessHere(iface);
+    }
+    return this.#lastStateless;
   }
 
   /** `call`'s general path: placement lookups, dialling, redirects, retries. */

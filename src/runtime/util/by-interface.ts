@@ -4,19 +4,33 @@
 // placement's grants.
 
 export class ByInterface<V> {
+  // An interface's map is never dropped once made, so the last one looked up can be remembered:
+  // callers look up many keys of one interface in a row, and a comparison costs less than a lookup.
   readonly #byIface = new Map<string, Map<string, V>>();
+  #lastIface: string | undefined;
+  #lastKeys: Map<string, V> | undefined;
   #size = 0;
 
   get size(): number {
     return this.#size;
   }
 
+  #keys(iface: string): Map<string, V> | undefined {
+    if (iface === this.#lastIface) return this.#lastKeys;
+    const keys = this.#byIface.get(iface);
+    if (keys !== undefined) {
+      this.#lastIface = iface;
+      this.#lastKeys = keys;
+    }
+    return keys;
+  }
+
   get(iface: string, key: string): V | undefined {
-    return this.#byIface.get(iface)?.get(key);
+    return this.#keys(iface)?.get(key);
   }
 
   set(iface: string, key: string, value: V): void {
-    let keys = this.#byIface.get(iface);
+    let keys = this.#keys(iface);
     if (keys === undefined) this.#byIface.set(iface, (keys = new Map()));
     // One hash lookup, not `has` then `set`: these maps hold every actor of a process.
     const before = keys.size;
@@ -26,7 +40,7 @@ export class ByInterface<V> {
 
   /** Deletes the entry if it still holds `value` (someone may have replaced it since). */
   deleteIf(iface: string, key: string, value: V): void {
-    const keys = this.#byIface.get(iface);
+    const keys = this.#keys(iface);
     if (keys?.get(key) !== value) return;
     keys.delete(key);
     this.#size--;
@@ -34,7 +48,7 @@ export class ByInterface<V> {
 
   /** Deletes the entry, whatever it holds. */
   delete(iface: string, key: string): void {
-    if (this.#byIface.get(iface)?.delete(key) === true) this.#size--;
+    if (this.#keys(iface)?.delete(key) === true) this.#size--;
   }
 
   /** Calls `fn` for every entry (it may delete the entry it is given). */

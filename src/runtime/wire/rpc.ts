@@ -120,21 +120,38 @@ export function readAnswer(env: Envelope, message: AvroMessageTypes | undefined)
   }
 }
 
+const unsettled = (): void => {
+  throw new Error('ValueAnswer: settled before promise() made its Promise');
+};
+/** The answer `promise()` is making a Promise for (its executor runs at once, inside `new Promise`). */
+let settling: ValueAnswer | undefined;
+
 /**
- * Settles a call's Promise: with its result, decoded from the answer frame, or with its typed
- * error. Whoever sends calls on a hot path (clients, routers, service proxies) extends it; a
- * subclass may take some answers other than RESPONSE in hand first (`takes`).
+ * Settles a call's Promise (`promise()`): with its result, decoded from the answer frame, or with
+ * its typed error. Whoever sends calls on a hot path (clients, routers, service proxies) extends
+ * it; a subclass may take some answers other than RESPONSE in hand first (`takes`).
  */
 export class ValueAnswer extends AnswerHandler {
   protected readonly message: AvroMessageTypes;
-  protected readonly resolve: (value: unknown) => void;
-  protected readonly reject: (err: Error) => void;
+  protected resolve: (value: unknown) => void = unsettled;
+  protected reject: (err: Error) => void = unsettled;
 
-  constructor(message: AvroMessageTypes, resolve: (value: unknown) => void, reject: (err: Error) => void) {
+  constructor(message: AvroMessageTypes) {
     super();
     this.message = message;
-    this.resolve = resolve;
-    this.reject = reject;
+  }
+
+  /** The call's Promise; make it before the call is sent (a send may fail at once). */
+  promise(): Promise<unknown> {
+    settling = this;
+    return new Promise(ValueAnswer.#takeSettlers);
+  }
+
+  /** One executor for every call's Promise: a closure per call (and the context it captured) was garbage on every call. */
+  static #takeSettlers(resolve: (value: unknown) => void, reject: (err: Error) => void): void {
+    settling!.resolve = resolve;
+    settling!.reject = reject;
+    settling = undefined;
   }
 
   answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {

@@ -14,11 +14,13 @@ import { checkArgs, ValueAnswer } from './rpc.ts';
  * that connection when it is open now, so that a call need not wait for `peer()`'s Promise.
  */
 export function serviceProxy<I extends ActorInterface>(iface: I, peer: () => Promise<Peer>, timeoutMs: number, open?: () => Peer | undefined): ActorProxy<I> {
-  const send = (to: Peer, key: string, message: AvroMessageTypes, args: unknown[]): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
-      to.requestArgs(env, message.requestType.fields, args, new ValueAnswer(message, resolve, reject));
-    });
+  const send = (to: Peer, key: string, message: AvroMessageTypes, args: unknown[]): Promise<unknown> => {
+    const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
+    const answer = new ValueAnswer(message);
+    const result = answer.promise();
+    to.requestArgs(env, message.requestType.fields, args, answer);
+    return result;
+  };
   return createProxy(iface, '', (_iface, key, message, args) => {
     try {
       checkArgs(iface, message, args);
