@@ -42,14 +42,18 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       await warm(call, 10_000, inFlight);
     }
 
-    // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in `rounds` slices.
+    // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in slices.
+    // Latency in 9 short slices each: on a shared machine the time a wake-up takes drifts within
+    // seconds, and finer turns keep such drifts from landing on one subject only.
+    const latencyRounds = seconds >= 1 ? 9 : 1;
+    const latencySlice = Math.max(100, (seconds * 1000) / 3 / latencyRounds);
     const rounds = seconds >= 1 ? 3 : 1;
     // At least 250 ms a slice: a smoke run's few calls must still span more than one GC pause.
     const slice = Math.max(250, (seconds * 1000) / 3 / rounds);
     const latency = { koala: [] as number[], ceiling: [] as number[] };
-    await interleaved(rounds, {
-      koala: () => sampleLatency(koala, slice, latency.koala),
-      ceiling: () => sampleLatency(bare, slice, latency.ceiling),
+    await interleaved(latencyRounds, {
+      koala: () => sampleLatency(koala, latencySlice, latency.koala),
+      ceiling: () => sampleLatency(bare, latencySlice, latency.ceiling),
     });
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[], moleculer: [] as Throughput[] };
     await interleaved(rounds, {

@@ -11,7 +11,6 @@ import { NO_HEADERS } from '../wire/frame.ts';
 import type { Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, ValueAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
-import { loopTime } from '../util/clock.ts';
 
 export interface ClusterClientOptions {
   url: string;
@@ -87,7 +86,7 @@ export class ClusterClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    const now = loopTime();
+    const now = Date.now();
     const deadline = now + timeoutMs;
     const params = message.requestType.fields;
     if (message.oneWay) {

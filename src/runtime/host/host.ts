@@ -21,7 +21,6 @@ import { createProxy, type Invoker } from '../interface/proxy.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
 import type { Logger } from '../util/log.ts';
-import { loopTime } from '../util/clock.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
 import type { Peer } from '../wire/peer.ts';
@@ -721,7 +720,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, loopTime());
+      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, Date.now());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -747,7 +746,7 @@ export class Host {
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     // One clock reading gives the deadline and the budget sent on the wire.
-    const now = loopTime();
+    const now = Date.now();
     const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs, now);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
