@@ -118,7 +118,10 @@ export class Host {
   readonly #workers = new Map<string, { pool: Worker[] }>();
   readonly #retiring = new Set<Activation>();
   readonly #headersByTurn = new WeakMap<CallContext, Record<string, string>>();
-  /** The last turn `#pathHeaders` answered for, and its headers: a turn that fans out asks many times in a row. */
+  /**
+   * The last turn `#pathHeaders` answered for, and its headers: a turn that fans out asks many
+   * times in a row (this keeps that one turn reachable until another turn makes a call).
+   */
   #lastTurn: CallContext | undefined;
   #lastTurnHeaders: Record<string, string> = NO_HEADERS;
   readonly #identity: LocalIdentity;

@@ -22,8 +22,8 @@ const INITIAL_SIZE = 64 * 1024;
  * it still writes the rest, so that on every hop the sender and the receiver work at once instead
  * of taking turns (each waiting for the other's whole batch). Per-frame costs (a write, the
  * WebSocket header, a read and a 'message' event) stay small beside 128 envelopes' work. With
- * 1 000 calls in flight this raised throughput by a half host to host and by about a quarter on
- * the gateway path (bench/README.md, "What moved each figure").
+ * 1 000 calls in flight this raised throughput by about a third, both host to host and on the
+ * gateway path (bench/README.md, "Session 4").
  */
 export const BATCH_ENVELOPES = 128;
 /** The same for bytes: a batch of big envelopes is sent once it holds this much. */
