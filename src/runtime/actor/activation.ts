@@ -209,10 +209,10 @@ export class Activation {
     try {
       Promise.resolve(runInCall(turn.ctx, turn.method, this.instance, turn.args)).then(
         (v) => done(v, false),
-        (e: unknown) => done(this.#mapError ? this.#mapError(e, this.identity) : e, true),
+        (e: unknown) => done(this.#mapped(e), true),
       );
     } catch (err) {
-      done(this.#mapError ? this.#mapError(err, this.identity) : err, true);
+      done(this.#mapped(err), true);
     }
   }
 
@@ -244,7 +244,7 @@ export class Activation {
         }
         settle(turn, result, false);
       } catch (err) {
-        settle(turn, this.#mapError ? this.#mapError(err, this.identity) : err, true);
+        settle(turn, this.#mapped(err), true);
       }
       this.#current = undefined;
       this.#holder = undefined;
@@ -269,11 +269,16 @@ export class Activation {
     try {
       settle(turn, await result, false);
     } catch (err) {
-      settle(turn, this.#mapError ? this.#mapError(err, this.identity) : err, true);
+      settle(turn, this.#mapped(err), true);
     }
     this.#current = undefined;
     this.#holder = undefined;
     this.#runTurns(this.#dequeue(), touched);
+  }
+
+  /** An error the actor threw, in the shape it has after crossing the wire (see `mapError`). */
+  #mapped(err: unknown): unknown {
+    return this.#mapError ? this.#mapError(err, this.identity) : err;
   }
 
   /** Fails the calls whose deadline has passed (queued or running); their late results are dropped. */

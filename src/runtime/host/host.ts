@@ -94,13 +94,15 @@ interface BoundContext extends ActorContext {
 
 type ContextMethods = Pick<ActorContext, 'getProxy' | 'registerTimer' | 'deactivateOnIdle' | 'sessions' | 'registerReminder' | 'unregisterReminder'>;
 
-/** Whether a call's arguments decode (in place): a call that would fail on them must not activate its actor first. */
-function decodes(message: AvroMessageTypes, env: DecodedEnvelope): boolean {
+/**
+ * A call's arguments, decoded in place (no payload view), or undefined if they do not decode (the
+ * general path decodes again, and reports what is wrong).
+ */
+function argumentsOf(message: AvroMessageTypes, env: DecodedEnvelope): unknown[] | undefined {
   try {
-    decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
-    return true;
+    return decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -268,20 +270,25 @@ export class Host {
    */
   #answerActive(env: DecodedEnvelope, peer: Peer): boolean {
     const served = this.#served.get(env.iface);
-    const message = served?.methods.get(env.method);
-    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid) return false;
+    const message = this.#shortPathMethod(served, env);
+    if (message === undefined) return false;
     const activation = this.#activations.live(env.iface, env.key);
     if (activation === undefined) return false;
-    let args: unknown[];
-    try {
-      // In place: no payload view (the general path decodes again, and reports what is wrong).
-      args = decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
-    } catch {
-      return false;
-    }
-    const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
-    activation.enqueueTurn(new ActiveCall(this, env, peer, served!.plugin.interface, message, activation.identity, method, args), served!.interleave.has(env.method));
+    const args = argumentsOf(message, env);
+    if (args === undefined) return false;
+    this.#runActive(env, peer, served!, message, activation, args);
     return true;
+  }
+
+  /** The method a call names, if the short path may take it now: an actor method, not a worker's, on a host that is not stopping and holds its lease. */
+  #shortPathMethod(served: Served | undefined, env: Envelope): AvroMessageTypes | undefined {
+    const message = served?.methods.get(env.method);
+    return message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid ? undefined : message;
+  }
+
+  #runActive(env: DecodedEnvelope, peer: Peer, served: Served, message: AvroMessageTypes, activation: Activation, args: unknown[]): void {
+    const method = activation.instance[env.method] as (...a: unknown[]) => unknown;
+    activation.enqueueTurn(new ActiveCall(this, env, peer, served.plugin.interface, message, activation.identity, method, args), served.interleave.has(env.method));
   }
 
   /**
@@ -290,8 +297,10 @@ export class Host {
    */
   onRequestSlow(env: DecodedEnvelope, peer: Peer): void {
     const served = this.#served.get(env.iface);
-    const message = served?.methods.get(env.method);
-    if (message === undefined || served!.maxLocal > 0 || this.#stopping || !this.#lease.valid || !decodes(message, env)) {
+    const message = this.#shortPathMethod(served, env);
+    // Decoded before activating: a call that would fail on its arguments must not activate its actor.
+    const args = message === undefined ? undefined : argumentsOf(message, env);
+    if (args === undefined) {
       this.#answerGeneral(env, peer);
       return;
     }
@@ -300,7 +309,12 @@ export class Host {
       (target) => {
         if (!(target instanceof Activation)) {
           if (env.kind === 'REQUEST') peer.reply(env, 'REDIRECT', positionType.toBuffer(target));
-        } else if (!this.#answerActive(env, peer)) this.#answerGeneral(env, peer);
+          return;
+        }
+        // The host may have begun stopping, or the actor closing, meanwhile.
+        const active = this.#shortPathMethod(served, env) === undefined ? undefined : this.#activations.live(env.iface, env.key);
+        if (active !== undefined) this.#runActive(env, peer, served!, message!, active, args);
+        else this.#answerGeneral(env, peer);
       },
       (err: unknown) => replyError(peer, env, err, identity),
     );

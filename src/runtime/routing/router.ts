@@ -166,8 +166,8 @@ export class ActorRouter {
   forwardDecoded(env: DecodedEnvelope, deadline: number, to: AnswerSink, located?: Located): void {
     // Just located: the position placement named (the cache holds it too; no second lookup).
     const position = this.#opts.local !== undefined ? undefined : located !== undefined ? located.position : this.#positions.get(env.iface, env.key);
-    const peer = position === undefined ? undefined : this.#opts.pool.ready(position.address);
-    if (peer !== undefined && !peer.closed) {
+    const peer = position === undefined ? undefined : this.#ready(position.address);
+    if (peer !== undefined) {
       // A call placement has just placed carries the epoch it was granted, to the host it was
       // granted to (checked by name: another process may have taken a dead host's address). That
       // host may then activate the actor without claiming it (Host: the grant floor); any other

@@ -27,8 +27,8 @@ export function serviceProxy<I extends ActorInterface>(iface: I, peer: () => Pro
     } catch (err) {
       return Promise.reject(err);
     }
-    const now = open?.();
-    if (now !== undefined && !now.closed) return send(now, key, message, args);
+    const ready = open?.();
+    if (ready !== undefined && !ready.closed) return send(ready, key, message, args);
     return peer().then((p) => send(p, key, message, args));
   });
 }
