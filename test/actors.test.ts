@@ -64,6 +64,17 @@ test('deadlock: a cycle through a non-reentrant interface fails at once with Dea
   t.deepEqual(await a.bounce('b', 1), ['IStrict/a', 'IStrict/b']);
 });
 
+test('deadlock: a chain that reaches a non-reentrant actor through reentrant ones names the cycle from that actor on', async (t) => {
+  // Placed on either host: some of these hops cross processes, which carry the path only from
+  // IStrict/m on (calls of a chain through reentrant actors alone carry none).
+  const route = ['IChain/m2', 'IStrict/m', 'IChain/m3', 'IChain/m4', 'IStrict/m'];
+  const err = await t.throwsAsync<KoalaError>(cluster.client.getProxy(IChain, 'm1').visit(route));
+  t.like(err, { name: 'DeadlockError', code: 'DEADLOCK', actor: 'IStrict/m' });
+  t.regex(err?.message ?? '', /^deadlock: IStrict\/m → IChain\/m3 → IChain\/m4 → IStrict\/m; IStrict is not reentrant/);
+  // Without the cycle, the same actors answer.
+  t.deepEqual(await cluster.client.getProxy(IChain, 'm1').visit(route.slice(0, 4)), ['IChain/m1', ...route.slice(0, 4)]);
+});
+
 test('deadlines: expiry gives TimeoutError at the caller; a per-method timeout applies', async (t) => {
   const slow = cluster.client.getProxy(ISlow, 'd1', { timeoutMs: 300 });
   const err = await t.throwsAsync<KoalaError>(slow.sleep(2000));

@@ -2,6 +2,7 @@
 // stale: three real hosts in this process, talking over real sockets, sharing the real embedded
 // placement service, whose strategy the test steers so that every placement is deterministic.
 import test from 'ava';
+import { WebSocket } from 'ws';
 import { Actor, defineInterface, definePlugin } from '../src/index.ts';
 import type { ActorPlugin } from '../src/runtime/actor/plugin.ts';
 import { ClusterClient } from '../src/runtime/client/cluster-client.ts';
@@ -13,7 +14,7 @@ import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/serv
 import type { Placement } from '../src/runtime/placement/protocol.ts';
 import type { Strategy } from '../src/runtime/placement/strategies.ts';
 import { connect } from '../src/runtime/wire/connect.ts';
-import { NO_HEADERS } from '../src/runtime/wire/frame.ts';
+import { NO_HEADERS, readFrame } from '../src/runtime/wire/frame.ts';
 import { encodeArgs } from '../src/runtime/wire/rpc.ts';
 import { positionType } from '../src/runtime/wire/schemas.ts';
 import { createLogger } from '../src/runtime/util/log.ts';
@@ -22,10 +23,8 @@ const ITarget = defineInterface({
   protocol: 'ITarget',
   messages: { where: { request: [], response: 'string' }, leave: { request: [], response: 'null' } },
 });
-const ICaller = defineInterface({
-  protocol: 'ICaller',
-  messages: { ask: { request: [{ name: 'id', type: 'string' }], response: 'string' } },
-});
+const callerMessages = { ask: { request: [{ name: 'id', type: 'string' }], response: 'string' } } as const;
+const ICaller = defineInterface({ protocol: 'ICaller', messages: callerMessages });
 
 /** The same interface on every host, each answering with its own name: where a call ran is visible. */
 function targetOn(name: string): ActorPlugin {
@@ -46,6 +45,8 @@ class Caller extends Actor {
     return this.getProxy(ITarget, id).where();
   }
 }
+/** The same caller, of a non-reentrant interface. */
+const IStrictCaller = defineInterface({ protocol: 'IStrictCaller', messages: callerMessages }, { reentrant: false });
 
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -66,7 +67,8 @@ async function startHosts(
   const service = new EmbeddedPlacementService({ leaseTtlMs: 60_000, strategy: steer });
   const hosts: Record<string, Host> = {};
   for (const name of ['a', 'b', 'c']) {
-    const plugins = name === 'a' ? [targetOn(name), definePlugin({ interface: ICaller, implementation: Caller })] : [targetOn(name)];
+    const callers = [definePlugin({ interface: ICaller, implementation: Caller }), definePlugin({ interface: IStrictCaller, implementation: Caller })];
+    const plugins = name === 'a' ? [targetOn(name), ...callers] : [targetOn(name)];
     hosts[name] = new Host({
       name,
       group: name,
@@ -201,4 +203,34 @@ test('a first call through the gateway brings the grant: the chosen host activat
   t.is(positionType.fromBuffer(answer.payload).host, c.id);
   t.is(claimsOfB(), before + 1, 'b claimed instead of trusting the released grant');
   t.is(b.activationCount, 20, 'and did not activate g');
+});
+
+test('calls between hosts carry the chain’s path only from its first non-reentrant actor on', async (t) => {
+  const { hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith('b-')) ?? candidates[0]!);
+  // What the hosts send to ITarget/path-*, read back from the frames as they go to the socket.
+  const sent = new Map<string, Record<string, string>[]>();
+  const send = WebSocket.prototype.send;
+  t.teardown(() => {
+    WebSocket.prototype.send = send;
+  });
+  WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+    if (Buffer.isBuffer(data)) {
+      try {
+        readFrame(data, (env) => {
+          if (env.kind === 'REQUEST' && env.iface === 'ITarget' && env.key.startsWith('path-')) sent.set(env.key, [...(sent.get(env.key) ?? []), { ...env.headers }]);
+        });
+      } catch {
+        // not a frame of envelopes (the handshake)
+      }
+    }
+    return (send as (...a: unknown[]) => void).call(this, data, ...rest);
+  } as typeof send;
+
+  // Twice each: the first call is placed, the second takes the short path.
+  for (let i = 0; i < 2; i++) {
+    t.is(await hosts.a.proxy(ICaller, 'x').ask('path-reentrant'), 'b');
+    t.is(await hosts.a.proxy(IStrictCaller, 'y').ask('path-strict'), 'b');
+  }
+  t.deepEqual(sent.get('path-reentrant'), [{}, {}], 'a chain of reentrant actors carries no path');
+  t.deepEqual(sent.get('path-strict'), [{ 'koala-path': 'IStrictCaller/y' }, { 'koala-path': 'IStrictCaller/y' }]);
 });

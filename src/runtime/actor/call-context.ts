@@ -15,7 +15,8 @@ export interface CallContext {
   readonly parent: CallContext | undefined;
   /**
    * The path of the chain before it reached this process, outermost first, as the envelope's
-   * `koala-path` header carries it (identities separated by spaces; split only when needed).
+   * `koala-path` header carries it (identities separated by spaces; split only when needed): from
+   * the chain's first non-reentrant actor on (see `deadlockPath`).
    */
   readonly origin: string | undefined;
 }
@@ -62,6 +63,23 @@ export function pathOf(ctx: CallContext | undefined): string[] {
   const path = ctx.parent ? pathOf(ctx.parent) : ctx.origin ? ctx.origin.split(' ') : [];
   path.push(ctx.identity);
   return path;
+}
+
+/**
+ * The part of the chain's path that calls made by `ctx` carry across processes: from the first
+ * actor of a non-reentrant interface on (`reentrant(identity)` tells), or nothing. A deadlock is
+ * only ever found at a non-reentrant actor that is already on the path, and its message names the
+ * cycle from that actor on; so what comes before it is never shown, and a chain through reentrant
+ * actors only (the default) carries no path at all: its calls are that much shorter. A path that
+ * came over the wire (`origin`) was cut so already: it starts with a non-reentrant actor.
+ */
+export function deadlockPath(ctx: CallContext, reentrant: (identity: string) => boolean): string[] {
+  const path = pathOf(ctx);
+  let outermost = ctx;
+  while (outermost.parent !== undefined) outermost = outermost.parent;
+  if (outermost.origin) return path;
+  const first = path.findIndex((identity) => !reentrant(identity));
+  return first < 0 ? [] : path.slice(first);
 }
 
 // A random per-process prefix makes chain ids unique across hosts and restarts without coordination.

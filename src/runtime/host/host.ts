@@ -11,7 +11,7 @@ import { loadState, prepareStateCodec, StateStores, type StateCodec } from './st
 import { GatewayInterface } from '../gateway/protocol.ts';
 import { SESSION_METHODS, sessionEventType, type SessionEvent } from '../gateway/session-protocol.ts';
 import { typeForSchema, type AvroType } from '../interface/avro.ts';
-import { currentCall, newChainId, originFromHeaders, pathOf, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
+import { currentCall, deadlockPath, newChainId, originFromHeaders, PATH_HEADER, type CallContext } from '../actor/call-context.ts';
 import type { ActorPlugin } from '../actor/plugin.ts';
 import { startTimer } from '../actor/timers.ts';
 import { fromErrorRecord, KoalaError, TimeoutError, toErrorRecord } from '../errors/errors.ts';
@@ -773,18 +773,29 @@ export class Host {
   }
 
   /**
-   * The `koala-path` header of calls made by the turn `caller`: the same for all its calls (a
-   * turn that fans out makes thousands), so it is built once per turn.
+   * The headers of calls made by the turn `caller`: its `koala-path` (`deadlockPath`), or none.
+   * The same for all its calls (a turn that fans out makes thousands), so they are built once per
+   * turn.
    */
   #pathHeaders(caller: CallContext): Record<string, string> {
     if (caller === this.#lastTurn) return this.#lastTurnHeaders;
     let headers = this.#headersByTurn.get(caller);
-    // Frozen: the frame writer then knows it cannot change and reuses its encoding.
-    if (headers === undefined) this.#headersByTurn.set(caller, (headers = Object.freeze({ [PATH_HEADER]: pathOf(caller).join(' ') })));
+    if (headers === undefined) {
+      const path = deadlockPath(caller, this.#isReentrant);
+      // Frozen: the frame writer then knows it cannot change and reuses its encoding.
+      headers = path.length === 0 ? NO_HEADERS : Object.freeze({ [PATH_HEADER]: path.join(' ') });
+      this.#headersByTurn.set(caller, headers);
+    }
     this.#lastTurn = caller;
     this.#lastTurnHeaders = headers;
     return headers;
   }
+
+  /** Whether the actor `identity` (`Interface/key`, active here) is of a reentrant interface; unknown ones count as not. */
+  readonly #isReentrant = (identity: string): boolean => {
+    const served = this.#served.get(identity.slice(0, identity.indexOf('/')));
+    return served !== undefined && served.plugin.interface.options.reentrant !== false;
+  };
 }
 
 /**
