@@ -5,7 +5,7 @@
 // 1 000 in flight: calls/s (Moleculer at 100 in flight, as the issue compares it).
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
-import { interleaved, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
+import { interleaved, pairedRatio, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
 import { startMoleculer } from '../lib/moleculer-peer.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
@@ -76,8 +76,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       ceilingMsgsPerSec: ceilingPerSec,
       moleculerCallsPerSec: moleculerPerSec,
       p50VsCeiling: ratio(k.p50, c.p50),
-      callsVsCeiling: ratio(callsPerSec, ceilingPerSec),
-      callsVsMoleculer: ratio(callsPerSec, moleculerPerSec),
+      callsVsCeiling: pairedRatio(rate.koala, rate.ceiling),
+      callsVsMoleculer: pairedRatio(rate.koala, rate.moleculer),
     };
   } finally {
     await closeAll([cluster, ceiling, peer]);

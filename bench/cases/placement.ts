@@ -5,7 +5,7 @@
 // on both alike. Steady-state calls never touch placement, so the two should match.
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
-import { interleaved, median, perSecond, ratio, sampleThroughput, type Throughput } from '../lib/measure.ts';
+import { interleaved, pairedRatio, perSecond, ratio, sampleThroughput, type Throughput } from '../lib/measure.ts';
 import { cpuTimes } from '../lib/proc-cpu.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { readRunState } from '../../src/runtime/supervisor/run-state.ts';
@@ -110,7 +110,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       consulActivationsPerSec: consulActivations,
       embeddedCallsPerSec: embeddedCalls,
       consulCallsPerSec: consulCalls,
-      steadyStateRatio: ratio(median(rate.consul.map((c, i) => c.calls / c.ms / (rate.embedded[i]!.calls / rate.embedded[i]!.ms))), 1),
+      steadyStateRatio: pairedRatio(rate.consul, rate.embedded),
       embeddedCpuUsPerCall: round2((cpu.embedded * 1000) / callsIn(rate.embedded)),
       consulCpuUsPerCall: round2((cpu.consul * 1000) / callsIn(rate.consul)),
       embeddedBusiestHostShare: await busiestShare(embedded),

@@ -93,6 +93,16 @@ export async function interleaved<K extends string>(rounds: number, subjects: Re
   }
 }
 
+/**
+ * Two subjects measured in interleaved slices (`interleaved`): the median of each pair of slices'
+ * ratio of rates. A burst of other work on the machine spoils the pair it lands in, not the figure
+ * (a ratio of the sums would carry it).
+ */
+export function pairedRatio(a: readonly Throughput[], b: readonly Throughput[]): number {
+  const rate = (t: Throughput) => t.calls / t.ms;
+  return ratio(median(a.map((t, i) => rate(t) / rate(b[i]!))), 1);
+}
+
 export function ratio(a: number, b: number): number {
   return Math.round((a / b) * 1000) / 1000;
 }
