@@ -4,6 +4,7 @@
 import test from 'ava';
 import { WebSocket } from 'ws';
 import { Actor, defineInterface, definePlugin } from '../src/index.ts';
+import type { KoalaError } from '../src/runtime/errors/errors.ts';
 import type { ActorPlugin } from '../src/runtime/actor/plugin.ts';
 import { ClusterClient } from '../src/runtime/client/cluster-client.ts';
 import { validateManifest } from '../src/runtime/config/manifest.ts';
@@ -23,7 +24,12 @@ const ITarget = defineInterface({
   protocol: 'ITarget',
   messages: { where: { request: [], response: 'string' }, leave: { request: [], response: 'null' } },
 });
-const callerMessages = { ask: { request: [{ name: 'id', type: 'string' }], response: 'string' } } as const;
+const callerMessages = {
+  ask: { request: [{ name: 'id', type: 'string' }], response: 'string' },
+  /** Waits `ms`, then calls ITarget/`id`; what became of that call goes to `lateCalls`. */
+  askLate: { request: [{ name: 'id', type: 'string' }, { name: 'ms', type: 'int' }], response: 'null' },
+} as const;
+const lateCalls: string[] = [];
 const ICaller = defineInterface({ protocol: 'ICaller', messages: callerMessages });
 
 /** The same interface on every host, each answering with its own name: where a call ran is visible. */
@@ -43,6 +49,16 @@ function targetOn(name: string): ActorPlugin {
 class Caller extends Actor {
   ask(id: string): Promise<string> {
     return this.getProxy(ITarget, id).where();
+  }
+  async askLate(id: string, ms: number): Promise<null> {
+    await new Promise((r) => setTimeout(r, ms));
+    try {
+      await this.getProxy(ITarget, id).where();
+      lateCalls.push('answered');
+    } catch (err) {
+      lateCalls.push(`${(err as Error).name}: ${(err as Error).message}`);
+    }
+    return null;
   }
 }
 /** The same caller, of a non-reentrant interface. */
@@ -233,4 +249,15 @@ test('calls between hosts carry the chain’s path only from its first non-reent
   }
   t.deepEqual(sent.get('path-reentrant'), [{}, {}], 'a chain of reentrant actors carries no path');
   t.deepEqual(sent.get('path-strict'), [{ 'koala-path': 'IStrictCaller/y' }, { 'koala-path': 'IStrictCaller/y' }]);
+});
+
+test('a call an actor makes after its chain’s deadline fails at once, before it is sent', async (t) => {
+  const { hosts } = await startHosts(t, (candidates) => candidates.find((c) => c.info.id.startsWith('b-')) ?? candidates[0]!);
+  t.is(await hosts.a.proxy(ICaller, 'late').ask('late-target'), 'b'); // placed and cached: the short path
+  // The chain has 300 ms; the actor calls after 500.
+  const err = await t.throwsAsync<KoalaError>(hosts.a.proxy(ICaller, 'late', { timeoutMs: 300 }).askLate('late-target', 500));
+  t.is(err?.code, 'TIMEOUT');
+  await until('the late call to end', () => lateCalls.length > 0);
+  // Refused before sending (a sent call would time out in the sweep: "did not answer before its deadline").
+  t.regex(lateCalls[0]!, /^TimeoutError: no time left in the call chain to call ITarget\/late-target\.where/);
 });

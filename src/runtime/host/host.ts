@@ -28,6 +28,7 @@ import { checkArgs, checkResult, decodeArgs, encodeArgs, encodeError, encodeResu
 import { errorRecordType, positionType, type Envelope, type Position } from '../wire/schemas.ts';
 import { WireServer } from '../wire/server.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
+import { clockNow, lastReading } from '../util/clock.ts';
 import { decodeArgumentsAt } from '../wire/value-codec.ts';
 import { HostLease } from './lease.ts';
 
@@ -73,6 +74,14 @@ interface Served {
 }
 
 const MIN_SWEEP_MS = 50;
+/**
+ * How close to the end of the deadline it inherits a call must be for a fresh clock reading to
+ * decide whether any time is left (see `#deadlineFor`). Beyond it, the last reading decides: it is
+ * older than that only in an event-loop iteration that has run for longer (then a call made after
+ * its chain's deadline still leaves, with the time it had at that reading, and fails by its
+ * deadline: the sweep's 20 ms later).
+ */
+const NEAR_END_MS = 1000;
 /** How often a host looks for due reminders: their resolution. */
 const REMINDER_POLL_MS = 250;
 const REMINDER_METHOD = '@reminder';
@@ -724,10 +733,23 @@ export class Host {
     return this.#callRouted(target, key, message, args, caller, timeoutMs);
   }
 
-  /** A call's deadline from the clock reading `now`. `key` names the target in the error (built only then: this runs on every call). */
-  #deadlineFor(target: ActorInterface, key: string, method: string, caller: CallContext | undefined, timeoutMs: number | undefined, now: number): number {
+  /**
+   * A call's absolute deadline: its budget from now, or the deadline of the call being served if
+   * that comes first. It mostly does (a client's call with the cluster's timeout, counted from
+   * earlier), and the last clock reading shows it without a reading of its own: that reading is
+   * never later than now, so a deadline that comes first at it comes first at any later time too,
+   * and then the call's deadline is exactly the caller's. Near that deadline's end a fresh reading
+   * decides whether any time is left. `key` names the target in the error (built only then).
+   */
+  #deadlineFor(target: ActorInterface, key: string, method: string, caller: CallContext | undefined, timeoutMs: number | undefined): number {
     const budget = timeoutMs ?? target.options.methodTimeoutsMs?.[method] ?? target.options.timeoutMs ?? this.#opts.callTimeoutMs;
-    const deadline = caller !== undefined && caller.deadline > 0 ? Math.min(caller.deadline, now + budget) : now + budget;
+    const inherited = caller === undefined ? 0 : caller.deadline;
+    if (inherited > 0) {
+      const left = inherited - lastReading();
+      if (left <= budget && left > NEAR_END_MS) return inherited;
+    }
+    const now = clockNow();
+    const deadline = inherited > 0 ? Math.min(inherited, now + budget) : now + budget;
     if (deadline <= now) throw new TimeoutError(`no time left in the call chain to call ${target.name}/${key}.${method}`);
     return deadline;
   }
@@ -737,7 +759,7 @@ export class Host {
     try {
       // The same checks as on the wire (where encoding does them), without the encoding.
       checkArgs(activation.iface, message, args);
-      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs, Date.now());
+      deadline = this.#deadlineFor(activation.iface, activation.key, message.name, caller, timeoutMs);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -762,14 +784,14 @@ export class Host {
   }
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
-    // One clock reading gives the deadline and the budget sent on the wire.
-    const now = Date.now();
-    const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs, now);
+    const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
     // A closure for one-way errors only where there can be one (not one per call).
     const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
-    return this.#router.call(target, message, args, env, onOneWayError, now);
+    // The budget sent is counted from the reading the deadline came from, or a later one: at
+    // most the time this event-loop iteration has run more than what is left (never less).
+    return this.#router.call(target, message, args, env, onOneWayError, lastReading());
   }
 
   /**
