@@ -86,8 +86,10 @@ export class Activation {
   /** Turns running beside the mailbox (re-entries, interleaving methods). */
   #side: Set<Turn> | undefined;
   #disposers: Set<() => void> | undefined;
-  /** Told when the activation becomes busy, so that someone sweeps its deadlines. */
+  /** Told when the activation becomes busy, so that someone sweeps its deadlines (unless `watched`). */
   readonly #watch: ((a: Activation) => void) | undefined;
+  /** Whether whoever `watch` told still sweeps this activation's deadlines (it sets and clears this): then it need not be told again. */
+  watched = false;
   /** Gives errors thrown by the actor the shape they have after crossing the wire. */
   readonly #mapError: ((err: unknown, identity: string) => unknown) | undefined;
 
@@ -201,7 +203,7 @@ export class Activation {
   #runNow(turn: Turn): void {
     if (turn.touch) this.lastActiveAt = batchTime();
     (this.#side ??= new Set()).add(turn);
-    this.#watch?.(this);
+    if (!this.watched) this.#watch?.(this);
     const done = (value: unknown, failed: boolean) => {
       this.#side?.delete(turn);
       settle(turn, value, failed);
@@ -218,7 +220,7 @@ export class Activation {
 
   #drain(first: Turn): void {
     this.#busy = true;
-    this.#watch?.(this);
+    if (!this.watched) this.#watch?.(this);
     this.#runTurns(first, false);
   }
 

@@ -147,6 +147,7 @@ export class Host {
   readonly #busy = new Set<Activation>();
   #deadlineSweeper: NodeJS.Timeout | undefined;
   readonly #watch = (activation: Activation) => {
+    activation.watched = true;
     this.#busy.add(activation);
     if (this.#deadlineSweeper === undefined) {
       this.#deadlineSweeper = setInterval(() => this.#sweepDeadlines(), DEADLINE_SWEEP_MS);
@@ -775,7 +776,10 @@ export class Host {
     const now = Date.now();
     for (const activation of this.#busy) {
       activation.expire(now);
-      if (activation.quiet) this.#busy.delete(activation);
+      if (activation.quiet) {
+        this.#busy.delete(activation);
+        activation.watched = false;
+      }
     }
     if (this.#busy.size === 0) {
       clearInterval(this.#deadlineSweeper);
