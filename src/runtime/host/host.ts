@@ -77,9 +77,9 @@ const MIN_SWEEP_MS = 50;
 /**
  * How close to the end of the deadline it inherits a call must be for a fresh clock reading to
  * decide whether any time is left (see `#deadlineFor`). Beyond it, the last reading decides: it is
- * older than that only in an event-loop iteration that has run for longer (then a call made after
- * its chain's deadline still leaves, with the time it had at that reading, and fails by its
- * deadline: the sweep's 20 ms later).
+ * older than that only in a task (a callback and its microtasks) that has run for longer; then a
+ * call made after its chain's deadline still leaves, with the time left at that reading, and fails
+ * by its deadline at the next sweep, 20 ms later.
  */
 const NEAR_END_MS = 1000;
 /** How often a host looks for due reminders: their resolution. */
@@ -793,8 +793,8 @@ export class Host {
     const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
     // A closure for one-way errors only where there can be one (not one per call).
     const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
-    // The budget sent is counted from the reading the deadline came from, or a later one: at
-    // most the time this event-loop iteration has run more than what is left (never less).
+    // The budget sent is counted from the reading the deadline came from, or a later one: more
+    // than what is left by at most the time this task has run since (never less).
     return this.#router.call(target, message, args, env, onOneWayError, lastReading());
   }
 
