@@ -10,20 +10,20 @@
 // time the task has run). A call's own budget is always counted from a fresh reading.
 
 let current = 0;
-let loopNow = 0;
-const forgetLoopTime = (): void => {
-  loopNow = 0;
+let taskNow = 0;
+const forgetTaskTime = (): void => {
+  taskNow = 0;
 };
 
 /**
  * Reads the clock; the reading also serves `lastReading` until the microtasks queued so far have
- * run (a microtask forgets it: it never outlives the task that took it). A frame's answers resume
- * their callers in microtasks queued before that one, so a fan-out of a thousand calls reads the
- * clock a few times, not a thousand.
+ * run (a microtask forgets it: it never outlives the task that took it). Of the callers a frame's
+ * answers resume, the first takes a reading and the others, resumed by microtasks queued before
+ * the one that forgets it, share it: a fan-out of a thousand calls reads the clock a few times.
  */
 export function clockNow(): number {
-  if (loopNow === 0) queueMicrotask(forgetLoopTime);
-  return (loopNow = Date.now());
+  if (taskNow === 0) queueMicrotask(forgetTaskTime);
+  return (taskNow = Date.now());
 }
 
 /**
@@ -31,7 +31,7 @@ export function clockNow(): number {
  * time now, and earlier by at most the time the task has run since.
  */
 export function lastReading(): number {
-  return loopNow === 0 ? clockNow() : loopNow;
+  return taskNow === 0 ? clockNow() : taskNow;
 }
 
 /** The batch's arrival time, or now when no batch is being handled. */
