@@ -2,7 +2,7 @@
 // in one turn fails that call only. A call from the chain that holds the actor re-enters at once
 // (reentrancy), or — for a non-reentrant interface — fails at once as a deadlock.
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
-import { batchTime } from '../util/clock.ts';
+import { lastReading } from '../util/clock.ts';
 import { isThenable } from '../util/thenable.ts';
 import type { ActorInterface } from '../interface/interface.ts';
 import { callSync, isAsyncFunction, pathOf, runInCall, type CallContext } from './call-context.ts';
@@ -88,7 +88,7 @@ export class Activation {
   #disposers: Set<() => void> | undefined;
   /** Told when the activation becomes busy, so that someone sweeps its deadlines (unless `watched`). */
   readonly #watch: ((a: Activation) => void) | undefined;
-  /** Whether whoever `watch` told still sweeps this activation's deadlines (it sets and clears this): then it need not be told again. */
+  /** Whether whoever `watch` was told still sweeps this activation's deadlines (it clears this when it stops): then it need not be told again. */
   watched = false;
   /** Gives errors thrown by the actor the shape they have after crossing the wire. */
   readonly #mapError: ((err: unknown, identity: string) => unknown) | undefined;
@@ -201,9 +201,9 @@ export class Activation {
 
   /** Runs a turn at once, beside the mailbox (re-entry or an interleaving method). */
   #runNow(turn: Turn): void {
-    if (turn.touch) this.lastActiveAt = batchTime();
+    if (turn.touch) this.lastActiveAt = lastReading();
     (this.#side ??= new Set()).add(turn);
-    if (!this.watched) this.#watch?.(this);
+    this.#becameBusy();
     const done = (value: unknown, failed: boolean) => {
       this.#side?.delete(turn);
       settle(turn, value, failed);
@@ -218,9 +218,16 @@ export class Activation {
     }
   }
 
+  /** Tells `watch` that turns are running (so that their deadlines are swept), unless it still knows. */
+  #becameBusy(): void {
+    if (this.watched || this.#watch === undefined) return;
+    this.watched = true;
+    this.#watch(this);
+  }
+
   #drain(first: Turn): void {
     this.#busy = true;
-    if (!this.watched) this.#watch?.(this);
+    this.#becameBusy();
     this.#runTurns(first, false);
   }
 
@@ -251,7 +258,7 @@ export class Activation {
       this.#current = undefined;
       this.#holder = undefined;
     }
-    if (touched) this.lastActiveAt = batchTime();
+    if (touched) this.lastActiveAt = lastReading();
     this.#queue = undefined;
     this.#head = 0;
     this.#busy = false;

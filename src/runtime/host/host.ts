@@ -147,7 +147,6 @@ export class Host {
   readonly #busy = new Set<Activation>();
   #deadlineSweeper: NodeJS.Timeout | undefined;
   readonly #watch = (activation: Activation) => {
-    activation.watched = true;
     this.#busy.add(activation);
     if (this.#deadlineSweeper === undefined) {
       this.#deadlineSweeper = setInterval(() => this.#sweepDeadlines(), DEADLINE_SWEEP_MS);

@@ -1,6 +1,6 @@
 // A host's placement lease: registered once, renewed several times per TTL, and given up by the
 // host itself (self-fencing) before placement could grant its actors to another host.
-import { batchTime } from '../util/clock.ts';
+import { lastReading } from '../util/clock.ts';
 import type { HostInfo, Placement } from '../placement/protocol.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -47,10 +47,10 @@ export class HostLease {
   }
 
   /** False while fenced: the host must not start activations. */
-  // The batch's time (util/clock.ts): for a call, when its frame began to be handled, so stale by
-  // at most that frame's handling, far below the fencing margin.
+  // The task's clock reading (util/clock.ts): for a call, when its frame came in, so stale by at
+  // most that frame's handling, far below the fencing margin.
   get valid(): boolean {
-    return !this.#fenced && batchTime() < this.#validUntil - this.#ttlMs * FENCE_MARGIN;
+    return !this.#fenced && lastReading() < this.#validUntil - this.#ttlMs * FENCE_MARGIN;
   }
 
   /** Whether a position placement granted this host with `epoch` is still certainly the host's own (see `#grantFloor`). */

@@ -43,10 +43,9 @@ export interface RouterOptions {
   };
 }
 
-/** What placement answered for an actor: the position as cached, and the host and epoch it granted. */
+/** What placement answered for an actor: the position as cached, and the epoch it granted. */
 export interface Located {
   readonly position: Position;
-  readonly host: string;
   readonly epoch: number;
 }
 
@@ -172,7 +171,7 @@ export class ActorRouter {
       // granted to (checked by name: another process may have taken a dead host's address). That
       // host may then activate the actor without claiming it (Host: the grant floor); any other
       // call carries 0.
-      const grant = located !== undefined && located.host === position!.host && peer.remote.node === located.host ? located.epoch : 0;
+      const grant = located !== undefined && peer.remote.node === position!.host ? located.epoch : 0;
       peer.forward(env, deadline, grant, new Forwarded(this, env, deadline, position!, to));
       return;
     }
@@ -213,9 +212,9 @@ export class ActorRouter {
         // to one actor then leave in the order they were made, whichever path each takes (a
         // session's open event goes this way, and must not be overtaken by the session's first
         // call, which `forwardDecoded` sends as soon as the actor is located).
-        let peer = this.#opts.pool.ready(position.address);
+        let peer = this.#ready(position.address);
         try {
-          if (peer === undefined || peer.closed) peer = await this.#opts.pool.get(position.address);
+          peer ??= await this.#opts.pool.get(position.address);
         } catch (err) {
           // Nothing was sent, so asking placement again and retrying is safe: the host may be gone
           // and its actors already free to activate elsewhere.
@@ -332,7 +331,7 @@ export class ActorRouter {
           this.#locating.delete(id);
           const position = this.#shared(found);
           this.#positions.set(iface, key, position);
-          return { position, host: found.host, epoch: found.epoch };
+          return { position, epoch: found.epoch };
         },
         (err: unknown) => {
           this.#locating.delete(id);

@@ -1,15 +1,15 @@
 // Clock readings shared by many calls. A frame of a thousand calls is handled in one synchronous
-// pass, and a turn that fans out makes a thousand calls in one task; reading the
-// system clock once for them, instead of once or more per call, is a measurable part of a call's
-// cost (~50 ns a reading on the reference machine, a call being ~1 µs).
+// pass, and a turn that fans out makes a thousand calls in one task; reading the system clock once
+// for them, instead of once or more per call, is a measurable part of a call's cost (~50 ns a
+// reading on the reference machine, a call being ~1 µs).
 //
-// A shared reading is earlier than the time now by however long the work since it was taken has
-// run. So it serves only where that is accounted for: a lease check (stale by at most a frame's
-// handling, far below the fencing margin), the arrival time of a frame's calls (their budgets
-// count from it), and `lastReading`'s uses (they can only come out more lenient, by at most the
-// time the task has run). A call's own budget is always counted from a fresh reading.
+// A shared reading (`lastReading`) is earlier than the time now by however long the task has run
+// since it was taken. So it serves only where that is accounted for: a lease check (far below the
+// fencing margin), the arrival time of a frame's calls (their budgets count from it, the wire
+// reading one when a frame comes in), activity stamps, and decisions that it can only make more
+// lenient (a deadline that a caller's comes before: Host). A call's own budget is always counted
+// from a fresh reading (`clockNow`).
 
-let current = 0;
 let taskNow = 0;
 const forgetTaskTime = (): void => {
   taskNow = 0;
@@ -32,20 +32,4 @@ export function clockNow(): number {
  */
 export function lastReading(): number {
   return taskNow === 0 ? clockNow() : taskNow;
-}
-
-/** The batch's arrival time, or now when no batch is being handled. */
-export function batchTime(): number {
-  return current || clockNow();
-}
-
-/** Runs `fn` as one batch that arrived now; batches may nest (the outer time is restored). */
-export function inBatch<A>(fn: (arg: A) => void, arg: A): void {
-  const outer = current;
-  current = clockNow();
-  try {
-    fn(arg);
-  } finally {
-    current = outer;
-  }
 }

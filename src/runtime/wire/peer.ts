@@ -2,7 +2,7 @@
 // we send, matches answers to our requests, enforces deadlines and detects a dead remote.
 import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
-import { batchTime, inBatch } from '../util/clock.ts';
+import { clockNow, lastReading } from '../util/clock.ts';
 import type { AvroType } from '../interface/avro.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import { PendingTable } from './pending.ts';
@@ -178,7 +178,7 @@ export class Peer {
     }
     const id = this.#takeId();
     const raw = env[RAW];
-    const left = budget(deadline, batchTime());
+    const left = budget(deadline, lastReading());
     if (raw === undefined) this.#writer.writeCall('REQUEST', id, env, left, epoch, env.payload);
     else this.#writer.forwardCall('REQUEST', id, raw, left, epoch);
     this.#track(id, handler, deadline, env);
@@ -274,13 +274,13 @@ export class Peer {
   readonly #flushNow = () => this.#flush();
   readonly #onEnvelopeBound = (env: DecodedEnvelope) => this.#onEnvelope(env);
   readonly #onAnswerBound = (kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number) => this.#onAnswer(kind, id, frame, start, end);
-  readonly #readFrame = (data: Buffer) => {
+  #readFrame(data: Buffer): void {
     try {
       readFrame(data, this.#onEnvelopeBound, this.#opts.spans === true, this.#onAnswerBound);
     } catch (err) {
       this.#protocolError(`undecodable frame: ${(err as Error).message}`);
     }
-  };
+  }
 
   #flush(): void {
     this.#flushScheduled = false;
@@ -293,14 +293,16 @@ export class Peer {
       this.#protocolError('text frames are not part of the Koala protocol; send binary Avro envelopes');
       return;
     }
-    // One clock reading for the whole frame (see util/clock.ts): deadlines, leases, activity.
-    inBatch(this.#readFrame, data);
+    // A fresh reading for the frame, which its calls share (see util/clock.ts): their deadlines
+    // count from it, and the lease checks and activity stamps they cause use it.
+    clockNow();
+    this.#readFrame(data);
   }
 
   /** A call (REQUEST, ONEWAY, CANCEL, MESSAGE, PUSH): answers come to `#onAnswer`. */
   #onEnvelope(env: DecodedEnvelope): void {
     // On the wire a deadline is the budget left (ms); here it becomes a time on our own clock.
-    if (env.deadline > 0) env.deadline += batchTime();
+    if (env.deadline > 0) env.deadline += lastReading();
     this.#opts.onRequest(env, this);
   }
 

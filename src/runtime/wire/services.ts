@@ -1,6 +1,7 @@
 // Process-level services (placement, gateway info, host admin) answer `koala.*` interfaces with
 // the same envelopes and Avro encoding as actors, minus activation and mailboxes.
 import { KoalaError } from '../errors/errors.ts';
+import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorImplementation, ActorInterface } from '../interface/interface.ts';
 import type { Peer } from './peer.ts';
 import { decodeArgs, methodOf, replyError, replyResult } from './rpc.ts';
@@ -30,7 +31,7 @@ export class ServiceTable {
       replyError(peer, env, new KoalaError('UNKNOWN_INTERFACE', `this process does not serve ${env.iface}`));
       return Promise.resolve();
     }
-    let message;
+    let message: AvroMessageTypes;
     let result: unknown;
     try {
       message = methodOf(service.iface, env.method);
@@ -45,9 +46,8 @@ export class ServiceTable {
       replyResult(peer, env, service.iface, message, result);
       return Promise.resolve();
     }
-    const asked = message;
     return Promise.resolve(result).then(
-      (value) => replyResult(peer, env, service.iface, asked, value),
+      (value) => replyResult(peer, env, service.iface, message, value),
       (err: unknown) => replyError(peer, env, err),
     );
   }

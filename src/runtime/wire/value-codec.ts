@@ -92,6 +92,11 @@ export function encodeValue(type: AvroType, value: unknown): Buffer {
   return Buffer.from(scratch.subarray(0, enc.write(scratch, 0, value)));
 }
 
+/** `buf[start, end)`: `buf` itself when that is all of it (no view made). */
+function span(buf: Buffer, start: number, end: number): Buffer {
+  return start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+}
+
 /** Decodes one whole value of `type` from `buf` (throws on truncated or trailing data). */
 export function decodeValue(type: AvroType, buf: Buffer): unknown {
   return decodeValueAt(type, buf, 0, buf.length);
@@ -100,7 +105,7 @@ export function decodeValue(type: AvroType, buf: Buffer): unknown {
 /** Decodes one whole value of `type` from `buf[start, end)`: an answer's payload, read in its frame. */
 export function decodeValueAt(type: AvroType, buf: Buffer, start: number, end: number): unknown {
   const decode = DECODERS[type.typeName];
-  if (decode === undefined) return type.fromBuffer(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  if (decode === undefined) return type.fromBuffer(span(buf, start, end));
   const r = reader.reset(buf, start, end);
   const value = decode(r);
   if (r.pos !== end) throw new Error('trailing data');
@@ -123,7 +128,7 @@ export function decodeArgumentsAt(message: AvroMessageTypes, buf: Buffer, start:
     argDecoders.set(message, decoders);
   }
   if (decoders === null) {
-    const record = message.requestType.fromBuffer(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    const record = message.requestType.fromBuffer(span(buf, start, end));
     return message.requestType.fields.map((f) => record[f.name]);
   }
   const r = reader.reset(buf, start, end);

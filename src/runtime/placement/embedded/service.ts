@@ -192,11 +192,11 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
   }
 
   #drop(hostId: string, why: string): void {
-    const lease = this.#hosts.get(hostId);
     this.#hosts.delete(hostId);
     let released = 0;
     this.#positions.forEach((grant, iface, key) => {
-      if (grant.lease === lease || grant.lease.info.id === hostId) {
+      // Grants made to any registration of the host (a re-registration replaces the lease).
+      if (grant.lease.info.id === hostId) {
         this.#positions.delete(iface, key);
         released++;
       }
