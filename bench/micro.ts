@@ -3,7 +3,10 @@
 // (`bench/profile.ts`) cannot see a change of 0.05 µs per call; these can. CPU per call (or per
 // turn, per envelope) from `process.cpuUsage`, the min and median of 7 windows.
 //
-//   node bench/micro.ts <client|gateway|host|caller|turn|decode> [checkout]
+//   node bench/micro.ts <client|gateway|host|caller|ceiling-client|turn|decode> [checkout] [--rounds=N]
+//
+// `--rounds=N`: after the warm-up, run N rounds and print nothing (for bench/instructions.ts,
+// which counts the instructions of two such runs under valgrind: the difference is per call).
 //
 // `checkout`: the root of another checkout of Koala (e.g. an earlier commit exported with `git
 // archive`) to measure instead of this one, for before/after comparisons run alternately.
@@ -14,8 +17,11 @@ import { fileURLToPath } from 'node:url';
 // The modules come from a checkout named at run time (possibly an older one): untyped here.
 type Any = any;
 
-const subject = process.argv[2] ?? '';
-const root = resolve(process.argv[3] ?? resolve(dirname(fileURLToPath(import.meta.url)), '..'));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const roundsFlag = process.argv.find((a) => a.startsWith('--rounds='));
+const countedRounds = roundsFlag === undefined ? undefined : Number(roundsFlag.slice('--rounds='.length));
+const subject = positional[0] ?? '';
+const root = resolve(positional[1] ?? resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 const load = (path: string): Promise<Any> => import(`${root}/${path}`);
 
 const { Peer } = await load('src/runtime/wire/peer.ts');
@@ -23,6 +29,9 @@ const { FrameWriter, readFrame } = await load('src/runtime/wire/frame.ts');
 const benchActor = await load('bench/fixtures-empty.ts');
 const IBench = benchActor.IBench;
 const ping = IBench.service.message('ping');
+// What writeArgs takes for ping's arguments: its MethodCodec, or (an older checkout) its fields.
+const codecs = await load('src/runtime/wire/value-codec.ts');
+const pingCodec = codecs.methodCodec === undefined ? ping.requestType.fields : codecs.methodCodec(ping);
 const NO_HEADERS = Object.freeze({});
 const CALLS = 1000; // per frame, as at 1 000 in flight
 
@@ -50,7 +59,7 @@ let nextRequestId = 0;
 function requestFrame(): Buffer {
   const w = new FrameWriter();
   for (let i = 0; i < CALLS; i++) {
-    w.writeArgs('REQUEST', ++nextRequestId, { iface: 'IBench', key: String(i % 64), method: 'ping', chain: '', headers: NO_HEADERS }, 30_000, 0, ping.requestType.fields, [i]);
+    w.writeArgs('REQUEST', ++nextRequestId, { iface: 'IBench', key: String(i % 64), method: 'ping', chain: '', headers: NO_HEADERS }, 30_000, 0, pingCodec, [i]);
   }
   return w.take();
 }
@@ -58,6 +67,10 @@ function requestFrame(): Buffer {
 /** Runs `round` (CALLS calls, or `per` units) `rounds` times per window; prints µs per unit. */
 async function measure(name: string, rounds: number, round: () => Promise<number> | number): Promise<void> {
   for (let i = 0; i < rounds; i++) await round(); // warm-up: JIT
+  if (countedRounds !== undefined) {
+    for (let i = 0; i < countedRounds; i++) await round();
+    return;
+  }
   const windows: number[] = [];
   for (let w = 0; w < 7; w++) {
     let excluded = 0;
@@ -208,6 +221,60 @@ async function caller(): Promise<void> {
   await host.stop();
 }
 
+/**
+ * The one-hop ceiling's client (bench/lib/ws-ceiling.ts: its batching, its pending Map, a Promise
+ * per call), driven as `caller` drives the driver actor: the figure to hold `caller` against.
+ * Always this checkout's ceiling (it is not Koala code).
+ */
+async function ceilingClient(): Promise<void> {
+  const wire = await import('./lib/ceiling-wire.ts');
+  const sent: Buffer[] = [];
+  const out = new wire.Batcher({ send: (frame: Buffer) => void sent.push(frame) } as Any);
+  const pending = new Map<number, (n: number) => void>();
+  let nextId = 1;
+  // As startCeiling's client: a request per call, answers matched by id.
+  const call = (n: number): Promise<number> => {
+    const id = nextId++;
+    return new Promise<number>((resolve) => {
+      out.request(id, n);
+      pending.set(id, resolve);
+    });
+  };
+  const onFrame = (frame: Buffer): void =>
+    wire.eachMessage(frame, (start, _end, id) => {
+      const resolve = pending.get(id);
+      if (resolve === undefined) return;
+      pending.delete(id);
+      resolve(wire.payloadInt(frame, start));
+    });
+  await measure('ceiling client, per call (a request written, its answer read, its await resumed)', 50, async () => {
+    let left = CALLS;
+    let n = 0;
+    const lane = async () => {
+      while (left > 0) {
+        left--;
+        await call(n++);
+      }
+    };
+    let done = false;
+    void Promise.all(Array.from({ length: 100 }, lane)).then(() => (done = true));
+    let stub = 0;
+    while (!done) {
+      await tick();
+      // The stub server turns each request into its answer (left out, as `caller`'s stub is).
+      let answers: Buffer[] = [];
+      stub += cpuOf(() => {
+        answers = sent.splice(0).map((frame) => {
+          wire.eachMessage(frame, (start) => void (frame[start + wire.KIND_OFFSET] = wire.RESPONSE));
+          return frame;
+        });
+      });
+      for (const frame of answers) onFrame(frame);
+    }
+    return stub;
+  });
+}
+
 async function turn(): Promise<void> {
   const { Activation } = await load('src/runtime/actor/activation.ts');
   class Bench {
@@ -262,7 +329,7 @@ async function decode(): Promise<void> {
   });
 }
 
-const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, caller, turn, decode };
+const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, caller, 'ceiling-client': ceilingClient, turn, decode };
 const run = subjects[subject];
 if (run === undefined) {
   console.error(`usage: node bench/micro.ts <${Object.keys(subjects).join('|')}> [checkout]`);

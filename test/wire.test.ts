@@ -815,6 +815,10 @@ test('encodeArgs: a wrong type is BAD_ARGUMENTS naming the parameter and the val
   t.regex(e4.message, /argument "pairs" must be array, got \[\{"a":1\}\]/);
   const e5 = t.throws(() => encodeArgs(ICalc, add, [1, 'x'.repeat(100)])) as KoalaError;
   t.regex(e5.message, /got "x{40}…"$/);
+  // avsc's own int check throws a TypeError for a bigint: an argument error all the same.
+  const e6 = t.throws(() => encodeArgs(ICalc, add, [1n, 2])) as KoalaError;
+  t.is(e6.code, 'BAD_ARGUMENTS');
+  t.regex(e6.message, /argument "a" must be int, got 1$/);
 });
 
 test('encodeArgs/decodeArgs round-trip; undecodable payloads are BAD_ARGUMENTS', (t) => {

@@ -11,6 +11,7 @@ import { NO_HEADERS } from '../wire/frame.ts';
 import type { Peer } from '../wire/peer.ts';
 import { checkArgs, methodOf, ValueAnswer } from '../wire/rpc.ts';
 import { serviceProxy } from '../wire/service-client.ts';
+import { methodCodec } from '../wire/value-codec.ts';
 
 export interface ClusterClientOptions {
   url: string;
@@ -88,15 +89,14 @@ export class ClusterClient {
     }
     const now = Date.now();
     const deadline = now + timeoutMs;
-    const params = message.requestType.fields;
     if (message.oneWay) {
-      this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, params, args, undefined, now);
+      this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, methodCodec(message), args, undefined, now);
       return Promise.resolve(undefined);
     }
     // The call's record is also its envelope's fields: one object per call.
     const call = new Result(iface.name, key, message, deadline);
     const result = call.promise();
-    this.#peer.requestArgs(call, params, args, call, now);
+    this.#peer.requestArgs(call, call.codec, args, call, now);
     return result;
   }
 }

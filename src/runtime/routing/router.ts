@@ -268,7 +268,7 @@ export class ActorRouter {
         }
         const call = new CallResult(this, target, message, args, env, position);
         const result = call.promise();
-        peer.requestArgs(call, message.requestType.fields, args, call, now);
+        peer.requestArgs(call, call.codec, args, call, now);
         return result;
       }
     }

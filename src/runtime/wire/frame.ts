@@ -11,7 +11,7 @@
 // fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
 import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
-import { encoderFor } from './value-codec.ts';
+import { valueCodec, ValueCodec, type MethodCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
 const INITIAL_SIZE = 64 * 1024;
@@ -82,7 +82,14 @@ function headersBound(headers: Record<string, string>): number {
   return n;
 }
 
+const REQUEST_INDEX = KIND_INDEX.REQUEST!;
+const RESPONSE_INDEX = KIND_INDEX.RESPONSE!;
+
 function kindIndex(kind: EnvelopeKind): number {
+  // The two kinds nearly every envelope has, by comparison: a lookup by a key that varies is a
+  // megamorphic keyed load in V8 (~100 instructions).
+  if (kind === 'REQUEST') return REQUEST_INDEX;
+  if (kind === 'RESPONSE') return RESPONSE_INDEX;
   const i = KIND_INDEX[kind];
   if (i === undefined) throw new Error(`unknown envelope kind ${String(kind)}`);
   return i;
@@ -138,8 +145,8 @@ export class FrameWriter {
    * its parameter's type (the encoding of the method's request record, without building one).
    * Check the arguments first (`checkArgs`): an invalid one may encode to garbage.
    */
-  writeArgs(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, params: readonly { readonly type: AvroType }[], args: readonly unknown[]): void {
-    this.#encodePayload(this.#callHead(kind, id, f, deadline, epoch, undefined), undefined, args, params);
+  writeArgs(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, method: MethodCodec, args: readonly unknown[]): void {
+    this.#encodePayload(this.#callHead(kind, id, f, deadline, epoch, undefined), undefined, args, method);
   }
 
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
@@ -185,9 +192,9 @@ export class FrameWriter {
   }
 
   /** Appends an answer whose payload is `type`'s encoding of `value`, encoded in place. Throws (batch intact) if `value` does not encode. */
-  writeAnswerValue<T>(kind: EnvelopeKind, id: number, type: AvroType<T>, value: T): void {
+  writeAnswerValue<T>(kind: EnvelopeKind, id: number, type: AvroType<T> | ValueCodec, value: T): void {
     this.#reserve(FIXED_BOUND);
-    this.#encodePayload(this.#answerHead(kindIndex(kind), id), type, value, undefined);
+    this.#encodePayload(this.#answerHead(kindIndex(kind), id), type instanceof ValueCodec ? type : valueCodec(type), value, undefined);
   }
 
   /** Re-sends a decoded call with a new kind, id, deadline and epoch; its other fields are copied as bytes. */
@@ -254,12 +261,12 @@ export class FrameWriter {
    * length and moves the bytes if the payload turns out longer (≥ 64 bytes). On failure nothing
    * is committed.
    */
-  #encodePayload(pos: number, type: AvroType | undefined, value: unknown, params: readonly { readonly type: AvroType }[] | undefined): void {
-    let end = encodeAt(this.#buf, pos + 1, type, value, params);
+  #encodePayload(pos: number, codec: ValueCodec | undefined, value: unknown, method: MethodCodec | undefined): void {
+    let end = encodeAt(this.#buf, pos + 1, codec, value, method);
     while (end < 0) {
-      // avsc reports how many bytes it lacked as a negative position: grow and encode again.
+      // A codec reports how many bytes it lacked as a negative position: grow and encode again.
       this.#grow(this.#buf.length - end, pos);
-      end = encodeAt(this.#buf, pos + 1, type, value, params);
+      end = encodeAt(this.#buf, pos + 1, codec, value, method);
     }
     const n = end - pos - 1;
     if (n < 64) {
@@ -285,22 +292,9 @@ export class FrameWriter {
   }
 }
 
-/** `type`'s encoding of `value`, or (params) each argument's in turn, at `pos`; a negative result is how many bytes were lacking. */
-function encodeAt(buf: Utf8Buffer, pos: number, type: AvroType | undefined, value: unknown, params: readonly { readonly type: AvroType }[] | undefined): number {
-  if (params === undefined) return encodeOne(buf, pos, type!, value);
-  const args = value as readonly unknown[];
-  for (let i = 0; i < params.length; i++) {
-    pos = encodeOne(buf, pos, params[i]!.type, args[i]);
-    if (pos < 0) return pos; // lacking at least this much (the writer grows and starts over)
-  }
-  return pos;
-}
-
-function encodeOne(buf: Utf8Buffer, pos: number, type: AvroType, value: unknown): number {
-  const fast = encoderFor(type);
-  if (fast === undefined) return type.encode(value, buf, pos);
-  const bound = fast.bound(value);
-  return pos + bound > buf.length ? -bound : fast.write(buf, pos, value);
+/** `codec`'s encoding of `value`, or (`method`) the arguments `value`, at `pos`; a negative result is how many bytes were lacking. */
+function encodeAt(buf: Utf8Buffer, pos: number, codec: ValueCodec | undefined, value: unknown, method: MethodCodec | undefined): number {
+  return method === undefined ? codec!.write(buf, pos, value) : method.writeArgs(buf, pos, value as readonly unknown[]);
 }
 
 /** The checks avsc's encoder made: a wrong field type must throw before anything is written. */

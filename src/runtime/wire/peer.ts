@@ -6,6 +6,7 @@ import { clockNow, lastReading } from '../util/clock.ts';
 import type { AvroType } from '../interface/avro.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import { PendingTable } from './pending.ts';
+import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import type { Envelope, EnvelopeKind } from './schemas.ts';
 
 export interface PeerIdentity {
@@ -151,14 +152,14 @@ export class Peer {
    * reading the caller computed the deadline from, if it has one (a clock read per call is a
    * measurable part of a call's cost).
    */
-  requestArgs(env: Omit<Outgoing, 'payload'>, params: readonly { readonly type: AvroType }[], args: readonly unknown[], handler: AnswerHandler | undefined, now = Date.now()): void {
+  requestArgs(env: Omit<Outgoing, 'payload'>, method: MethodCodec, args: readonly unknown[], handler: AnswerHandler | undefined, now = Date.now()): void {
     if (this.#closed) {
       handler?.fail(this.#closedError());
       return;
     }
     const id = handler === undefined ? 0 : this.#takeId();
     try {
-      this.#writer.writeArgs(handler === undefined ? 'ONEWAY' : 'REQUEST', id, env, budget(env.deadline, now), env.epoch, params, args);
+      this.#writer.writeArgs(handler === undefined ? 'ONEWAY' : 'REQUEST', id, env, budget(env.deadline, now), env.epoch, method, args);
     } catch (err) {
       handler?.fail(err as Error);
       return;
@@ -232,7 +233,7 @@ export class Peer {
   }
 
   /** Answers with `type`'s encoding of `value`, encoded straight into the frame. Throws if it does not encode. */
-  replyValue<T>(request: Envelope, type: AvroType<T>, value: T): void {
+  replyValue<T>(request: Envelope, type: AvroType<T> | ValueCodec, value: T): void {
     if (this.#closed) return;
     this.#writer.writeAnswerValue('RESPONSE', request.id, type, value);
     this.#scheduleFlush();

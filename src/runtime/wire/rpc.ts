@@ -6,7 +6,7 @@ import type { ActorInterface } from '../interface/interface.ts';
 import { answerEnvelope } from './frame.ts';
 import { AnswerHandler, type Peer } from './peer.ts';
 import { errorRecordType, positionType, type Envelope, type EnvelopeKind, type Position } from './schemas.ts';
-import { decodeArguments, decodeValue, decodeValueAt, encodeValue } from './value-codec.ts';
+import { decodeArguments, decodeValue, encodeValue, methodCodec, type MethodCodec } from './value-codec.ts';
 
 export function methodOf(iface: ActorInterface, method: string): AvroMessageTypes {
   const message = iface.service.message(method);
@@ -31,14 +31,17 @@ function describeValue(value: unknown): string {
 
 /** Checks positional arguments against the method's parameter types: BAD_ARGUMENTS naming the parameter. */
 export function checkArgs(iface: ActorInterface, message: AvroMessageTypes, args: readonly unknown[]): void {
+  if (methodCodec(message).argsValid(args)) return;
+  // Invalid: find what, to say so.
   const fields = message.requestType.fields;
   if (args.length !== fields.length) {
     const sig = fields.map((f) => `${f.name}: ${f.type.typeName}`).join(', ');
     throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}(${sig}) takes ${fields.length} argument${fields.length === 1 ? '' : 's'}, got ${args.length}`);
   }
+  const params = methodCodec(message).params;
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]!;
-    if (!field.type.isValid(args[i])) {
+    if (!params[i]!.valid(args[i])) {
       throw new KoalaError('BAD_ARGUMENTS', `${iface.name}.${message.name}: argument "${field.name}" must be ${field.type.typeName}, got ${describeValue(args[i])}`);
     }
   }
@@ -65,7 +68,7 @@ export function decodeArgs(message: AvroMessageTypes, payload: Buffer): unknown[
 export function checkResult(iface: ActorInterface, message: AvroMessageTypes, value: unknown): unknown {
   const type = message.responseType;
   const v = value === undefined && type.typeName === 'null' ? null : value;
-  if (!type.isValid(v)) {
+  if (!methodCodec(message).result.valid(v)) {
     throw new KoalaError('INTERNAL', `${iface.name}.${message.name} returned ${describeValue(value)}, which is not a valid ${type.typeName}`);
   }
   return v;
@@ -90,7 +93,7 @@ export function replyError(peer: Peer, request: Envelope, err: unknown, actor = 
 export function replyResult(peer: Peer, request: Envelope, iface: ActorInterface, message: AvroMessageTypes, value: unknown, actor = ''): void {
   if (request.kind !== 'REQUEST') return;
   try {
-    peer.replyValue(request, message.responseType, checkResult(iface, message, value));
+    peer.replyValue(request, methodCodec(message).result, checkResult(iface, message, value));
   } catch (err) {
     peer.reply(request, 'ERROR', encodeError(err, actor));
   }
@@ -133,12 +136,15 @@ let settling: ValueAnswer | undefined;
  */
 export class ValueAnswer extends AnswerHandler {
   protected readonly message: AvroMessageTypes;
+  /** How the method's arguments are written and its result read. */
+  readonly codec: MethodCodec;
   protected resolve: (value: unknown) => void = unsettled;
   protected reject: (err: Error) => void = unsettled;
 
   constructor(message: AvroMessageTypes) {
     super();
     this.message = message;
+    this.codec = methodCodec(message);
   }
 
   /** The call's Promise; make it before the call is sent (a send may fail at once). */
@@ -157,7 +163,7 @@ export class ValueAnswer extends AnswerHandler {
   answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
     try {
       if (kind === 'RESPONSE') {
-        this.resolve(decodeValueAt(this.message.responseType, frame, start, end));
+        this.resolve(this.codec.result.decode(frame, start, end));
         return;
       }
       const env = answerEnvelope(kind, id, frame.subarray(start, end));

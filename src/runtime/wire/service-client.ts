@@ -18,7 +18,7 @@ export function serviceProxy<I extends ActorInterface>(iface: I, peer: () => Pro
     const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
     const answer = new ValueAnswer(message);
     const result = answer.promise();
-    to.requestArgs(env, message.requestType.fields, args, answer);
+    to.requestArgs(env, answer.codec, args, answer);
     return result;
   };
   return createProxy(iface, '', (_iface, key, message, args) => {

@@ -81,6 +81,151 @@ export function encoderFor(type: AvroType): Encoder | undefined {
   return ENCODERS[type.typeName] ?? (type.typeName === 'record' ? recordEncoder(type) : undefined);
 }
 
+/** avsc's validity checks of the primitive types (`Type#_check`), without a call through `isValid`. */
+const CHECKS: Record<string, (value: unknown) => boolean> = {
+  null: (v) => v === null,
+  boolean: (v) => typeof v === 'boolean',
+  // avsc's check is `v === (v | 0)`, which throws for a bigint: here it is just not an int.
+  int: (v) => typeof v === 'number' && v === (v | 0),
+  long: (v) => typeof v === 'number' && v % 1 === 0 && v >= -9007199254740990 && v <= 9007199254740990,
+  float: (v) => typeof v === 'number',
+  double: (v) => typeof v === 'number',
+  string: (v) => typeof v === 'string',
+  bytes: (v) => Buffer.isBuffer(v),
+};
+
+/**
+ * How values of one type are checked, written and read, worked out once per type: the hot paths
+ * then make no lookup by type name per value (a keyed load whose keys vary, which V8 serves from
+ * its slow megamorphic cache: ~100 instructions each, several per call).
+ */
+export class ValueCodec {
+  readonly type: AvroType;
+  readonly #check: ((value: unknown) => boolean) | undefined;
+  readonly #encoder: Encoder | undefined;
+  readonly #decode: Decode | undefined;
+
+  constructor(type: AvroType) {
+    this.type = type;
+    this.#check = CHECKS[type.typeName];
+    this.#encoder = encoderFor(type);
+    this.#decode = DECODERS[type.typeName];
+  }
+
+  /** Whether `value` is valid for the type (as avsc's `isValid`). */
+  valid(value: unknown): boolean {
+    const check = this.#check;
+    return check === undefined ? this.type.isValid(value) : check(value);
+  }
+
+  /** Writes `value` (checked valid) at `pos`; returns the position after it, or minus how many bytes were lacking. */
+  write(buf: Utf8Buffer, pos: number, value: unknown): number {
+    const enc = this.#encoder;
+    if (enc === undefined) return this.type.encode(value, buf, pos);
+    const bound = enc.bound(value);
+    return pos + bound > buf.length ? -bound : enc.write(buf, pos, value);
+  }
+
+  /** Whether `read` decodes by hand (else only `decode`, through avsc, can). */
+  get readsInPlace(): boolean {
+    return this.#decode !== undefined;
+  }
+
+  /** Reads one value at the reader's position (a type that `readsInPlace`). */
+  read(r: Reader): unknown {
+    return this.#decode!(r);
+  }
+
+  /** Decodes one whole value from `buf[start, end)` (throws on truncated or trailing data). */
+  decode(buf: Buffer, start: number, end: number): unknown {
+    const decode = this.#decode;
+    if (decode === undefined) return this.type.fromBuffer(span(buf, start, end));
+    const r = reader.reset(buf, start, end);
+    const value = decode(r);
+    if (r.pos !== end) throw new Error('trailing data');
+    return value;
+  }
+}
+
+/**
+ * One method's arguments and result: a ValueCodec per parameter and one for the result. The
+ * arguments are checked, written and read in parameter order, as the fields of the method's
+ * request record (the same bytes as avsc's encoding of that record, without building it).
+ */
+export class MethodCodec {
+  readonly message: AvroMessageTypes;
+  readonly params: readonly ValueCodec[];
+  readonly result: ValueCodec;
+  readonly #readsInPlace: boolean;
+
+  constructor(message: AvroMessageTypes) {
+    this.message = message;
+    this.params = message.requestType.fields.map((f) => valueCodec(f.type));
+    this.result = valueCodec(message.responseType);
+    this.#readsInPlace = this.params.every((p) => p.readsInPlace);
+  }
+
+  /** Whether there are as many arguments as parameters, each valid for its type. */
+  argsValid(args: readonly unknown[]): boolean {
+    const params = this.params;
+    if (args.length !== params.length) return false;
+    for (let i = 0; i < params.length; i++) if (!params[i]!.valid(args[i])) return false;
+    return true;
+  }
+
+  /** Writes the arguments (checked valid) at `pos`; returns the position after them, or minus how many bytes were lacking at least. */
+  writeArgs(buf: Utf8Buffer, pos: number, args: readonly unknown[]): number {
+    const params = this.params;
+    for (let i = 0; i < params.length; i++) {
+      pos = params[i]!.write(buf, pos, args[i]);
+      if (pos < 0) return pos;
+    }
+    return pos;
+  }
+
+  /** Decodes the arguments from `buf[start, end)`, in parameter order (throws on truncated or trailing data). */
+  decodeArgs(buf: Buffer, start: number, end: number): unknown[] {
+    const params = this.params;
+    if (!this.#readsInPlace) {
+      const record = this.message.requestType.fromBuffer(span(buf, start, end));
+      return this.message.requestType.fields.map((f) => record[f.name]);
+    }
+    const r = reader.reset(buf, start, end);
+    const args = new Array<unknown>(params.length);
+    for (let i = 0; i < params.length; i++) args[i] = params[i]!.read(r);
+    if (r.pos !== end) throw new Error('trailing data');
+    return args;
+  }
+}
+
+const valueCodecs = new WeakMap<AvroType, ValueCodec>();
+let lastType: AvroType | undefined;
+let lastValueCodec: ValueCodec | undefined;
+
+/** The ValueCodec of `type` (made once; the last one asked for is remembered: values of one type come in runs). */
+export function valueCodec(type: AvroType): ValueCodec {
+  if (type === lastType) return lastValueCodec!;
+  let codec = valueCodecs.get(type);
+  if (codec === undefined) valueCodecs.set(type, (codec = new ValueCodec(type)));
+  lastType = type;
+  lastValueCodec = codec;
+  return codec;
+}
+
+const methodCodecs = new WeakMap<AvroMessageTypes, MethodCodec>();
+let lastMessage: AvroMessageTypes | undefined;
+let lastMethodCodec: MethodCodec | undefined;
+
+/** The MethodCodec of `message` (made once; the last one asked for is remembered: a fan-out calls one method many times). */
+export function methodCodec(message: AvroMessageTypes): MethodCodec {
+  if (message === lastMessage) return lastMethodCodec!;
+  let codec = methodCodecs.get(message);
+  if (codec === undefined) methodCodecs.set(message, (codec = new MethodCodec(message)));
+  lastMessage = message;
+  lastMethodCodec = codec;
+  return codec;
+}
+
 let scratch = Buffer.allocUnsafe(4096) as Utf8Buffer;
 
 /** `type.toBuffer(value)` (for a value already checked valid), by hand where `encoderFor` can. */
@@ -104,15 +249,8 @@ export function decodeValue(type: AvroType, buf: Buffer): unknown {
 
 /** Decodes one whole value of `type` from `buf[start, end)`: an answer's payload, read in its frame. */
 export function decodeValueAt(type: AvroType, buf: Buffer, start: number, end: number): unknown {
-  const decode = DECODERS[type.typeName];
-  if (decode === undefined) return type.fromBuffer(span(buf, start, end));
-  const r = reader.reset(buf, start, end);
-  const value = decode(r);
-  if (r.pos !== end) throw new Error('trailing data');
-  return value;
+  return valueCodec(type).decode(buf, start, end);
 }
-
-const argDecoders = new WeakMap<AvroMessageTypes, readonly Decode[] | null>();
 
 /** Decodes a call's arguments, in parameter order (throws on truncated or trailing data). */
 export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unknown[] {
@@ -121,19 +259,5 @@ export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unk
 
 /** `decodeArguments` of the payload `buf[start, end)`: a call's arguments, read in its frame. */
 export function decodeArgumentsAt(message: AvroMessageTypes, buf: Buffer, start: number, end: number): unknown[] {
-  let decoders = argDecoders.get(message);
-  if (decoders === undefined) {
-    const all = message.requestType.fields.map((f) => DECODERS[f.type.typeName]);
-    decoders = all.every((d) => d !== undefined) ? (all as Decode[]) : null;
-    argDecoders.set(message, decoders);
-  }
-  if (decoders === null) {
-    const record = message.requestType.fromBuffer(span(buf, start, end));
-    return message.requestType.fields.map((f) => record[f.name]);
-  }
-  const r = reader.reset(buf, start, end);
-  const args = new Array<unknown>(decoders.length);
-  for (let i = 0; i < decoders.length; i++) args[i] = decoders[i]!(r);
-  if (r.pos !== end) throw new Error('trailing data');
-  return args;
+  return methodCodec(message).decodeArgs(buf, start, end);
 }
