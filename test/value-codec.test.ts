@@ -8,7 +8,7 @@ import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from '../src/runtim
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
 import { decodeArguments, decodeValue, encodeValue, methodCodec, valueCodec } from '../src/runtime/wire/value-codec.ts';
-import { longSize, writeLong } from '../src/runtime/wire/avro-binary.ts';
+import { longSize, RepeatedStringWriter, writeLong, writeString, type Utf8Buffer } from '../src/runtime/wire/avro-binary.ts';
 
 const SAMPLES: Record<string, unknown[]> = {
   null: [null],
@@ -234,4 +234,20 @@ test('longSize is the length writeLong writes (a payload of 64 bytes or more is 
   for (const n of [0, 1, 63, 64, 8191, 8192, 2 ** 20, 2 ** 27, 2 ** 28, 2 ** 34, 2 ** 41, 2 ** 48, 2 ** 53 - 1]) {
     t.is(longSize(n), writeLong(buf, 0, n), `n = ${n}`);
   }
+});
+
+test('a string written again copies the bytes it was written as; any other string is encoded anew', (t) => {
+  const writer = new RepeatedStringWriter();
+  // Repeats, changes, non-ASCII, and one too long to remember (its repeat is encoded again).
+  const strings = ['IBench', 'IBench', 'ping', 'ping', 'IBench', 'é🐨', 'é🐨', 'x'.repeat(100), 'x'.repeat(100), '', '', 'IBench'];
+  const ours = Buffer.alloc(4096) as Utf8Buffer;
+  const plain = Buffer.alloc(4096) as Utf8Buffer;
+  let a = 0;
+  let b = 0;
+  for (const s of strings) {
+    a = writer.write(ours, a, s);
+    b = writeString(plain, b, s);
+    t.is(a, b, s.slice(0, 10));
+  }
+  t.deepEqual(ours.subarray(0, a), plain.subarray(0, b));
 });

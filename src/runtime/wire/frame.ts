@@ -10,7 +10,7 @@
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
 import type { AvroType } from '../interface/avro.ts';
-import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, RepeatedStringWriter, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import { valueCodec, ValueCodec, type MethodCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -100,6 +100,10 @@ export class FrameWriter {
   /** The last (frozen, so unchanging) headers object written, and its bytes. */
   #lastHeaders: Record<string, string> | undefined;
   #lastHeadersBytes = Buffer.alloc(0);
+  // The fields that repeat from call to call (not the key: a fan-out spreads over many actors).
+  readonly #ifaces = new RepeatedStringWriter();
+  readonly #methods = new RepeatedStringWriter();
+  readonly #chains = new RepeatedStringWriter();
   #pos = 0;
   #count = 0;
 
@@ -162,10 +166,10 @@ export class FrameWriter {
     let pos = this.#pos;
     buf[pos++] = k << 1;
     pos = writeLong(buf, pos, id);
-    pos = writeString(buf, pos, f.iface);
+    pos = this.#ifaces.write(buf, pos, f.iface);
     pos = writeString(buf, pos, f.key);
-    pos = writeString(buf, pos, f.method);
-    pos = writeString(buf, pos, f.chain);
+    pos = this.#methods.write(buf, pos, f.method);
+    pos = this.#chains.write(buf, pos, f.chain);
     pos = writeLong(buf, pos, deadline);
     pos = writeLong(buf, pos, epoch);
     return this.#writeHeaders(pos, f.headers);
