@@ -198,32 +198,41 @@ export class MethodCodec {
   }
 }
 
-const valueCodecs = new WeakMap<AvroType, ValueCodec>();
-let lastType: AvroType | undefined;
-let lastValueCodec: ValueCodec | undefined;
+/**
+ * What `make` gives for a key, made once per key; the last key asked for is remembered, and found
+ * by a comparison (a fan-out asks for one key many times in a row; a WeakMap lookup costs more).
+ */
+class MadeOnce<K extends object, V> {
+  readonly #made = new WeakMap<K, V>();
+  readonly #make: (key: K) => V;
+  #lastKey: K | undefined;
+  #lastValue: V | undefined;
 
-/** The ValueCodec of `type` (made once; the last one asked for is remembered: values of one type come in runs). */
-export function valueCodec(type: AvroType): ValueCodec {
-  if (type === lastType) return lastValueCodec!;
-  let codec = valueCodecs.get(type);
-  if (codec === undefined) valueCodecs.set(type, (codec = new ValueCodec(type)));
-  lastType = type;
-  lastValueCodec = codec;
-  return codec;
+  constructor(make: (key: K) => V) {
+    this.#make = make;
+  }
+
+  get(key: K): V {
+    if (key === this.#lastKey) return this.#lastValue!;
+    let value = this.#made.get(key);
+    if (value === undefined) this.#made.set(key, (value = this.#make(key)));
+    this.#lastKey = key;
+    this.#lastValue = value;
+    return value;
+  }
 }
 
-const methodCodecs = new WeakMap<AvroMessageTypes, MethodCodec>();
-let lastMessage: AvroMessageTypes | undefined;
-let lastMethodCodec: MethodCodec | undefined;
+const valueCodecs = new MadeOnce((type: AvroType) => new ValueCodec(type));
+const methodCodecs = new MadeOnce((message: AvroMessageTypes) => new MethodCodec(message));
 
-/** The MethodCodec of `message` (made once; the last one asked for is remembered: a fan-out calls one method many times). */
+/** The ValueCodec of `type`. */
+export function valueCodec(type: AvroType): ValueCodec {
+  return valueCodecs.get(type);
+}
+
+/** The MethodCodec of `message`. */
 export function methodCodec(message: AvroMessageTypes): MethodCodec {
-  if (message === lastMessage) return lastMethodCodec!;
-  let codec = methodCodecs.get(message);
-  if (codec === undefined) methodCodecs.set(message, (codec = new MethodCodec(message)));
-  lastMessage = message;
-  lastMethodCodec = codec;
-  return codec;
+  return methodCodecs.get(message);
 }
 
 let scratch = Buffer.allocUnsafe(4096) as Utf8Buffer;
