@@ -4,8 +4,8 @@
 //
 // CPU time on the shared reference machine moves by ±40 % between runs, which hides a change of a
 // few percent; an instruction count does not depend on what else the machine is doing. Each run
-// counts two executions of the subject (the same warm-up, then 20 and then 120 rounds of 1 000
-// calls): their difference is what 100 000 calls cost, start-up and warm-up cancelling out. It
+// counts two executions of the subject (the same warm-up, then 50 and then 250 rounds of 1 000
+// calls): their difference is what 200 000 calls cost, start-up and warm-up cancelling out. It
 // counts the micro's stubs too (the fake remote's side), which a before/after comparison of one
 // subject has on both sides. Instructions are not time (a cache miss or a branch mispredicted is
 // one instruction), so confirm a change with the CPU figures as well.
@@ -16,8 +16,8 @@ const args = process.argv.slice(2);
 const positional = args.filter((a) => !a.startsWith('--'));
 const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice('--runs='.length) ?? 1);
 const micro = fileURLToPath(new URL('./micro.ts', import.meta.url));
-const FEW = 20;
-const MANY = 120;
+const FEW = 50;
+const MANY = 250;
 const CALLS_PER_ROUND = 1000;
 
 function instructions(rounds: number): number {
