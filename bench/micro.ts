@@ -32,6 +32,8 @@ const ping = IBench.service.message('ping');
 // What writeArgs takes for ping's arguments: its MethodCodec, or (an older checkout) its fields.
 const codecs = await load('src/runtime/wire/value-codec.ts');
 const pingCodec = codecs.methodCodec === undefined ? ping.requestType.fields : codecs.methodCodec(ping);
+// What writeAnswerValue takes for ping's result: its ValueCodec, or (an older checkout) its type.
+const pingResult = codecs.valueCodec === undefined ? ping.responseType : codecs.valueCodec(ping.responseType);
 const NO_HEADERS = Object.freeze({});
 const CALLS = 1000; // per frame, as at 1 000 in flight
 
@@ -104,7 +106,7 @@ async function client(): Promise<void> {
     socket.sent.length = 0;
     // The stub's writing of the answers is left out; their reading is the client's.
     const stub = cpuOf(() => {
-      for (let i = 0; i < CALLS; i++) answers.writeAnswerValue('RESPONSE', ++answered, ping.responseType, i);
+      for (let i = 0; i < CALLS; i++) answers.writeAnswerValue('RESPONSE', ++answered, pingResult, i);
     });
     socket.emit('message', answers.take(), true);
     await Promise.all(calls);
@@ -142,7 +144,7 @@ async function gateway(): Promise<void> {
     client.socket.emit('message', requests, true);
     await tick();
     stub += cpuOf(() => {
-      for (const frame of host.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, ping.responseType, 1));
+      for (const frame of host.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, pingResult, 1));
     });
     host.socket.emit('message', answers.take(), true);
     await tick();
@@ -202,7 +204,7 @@ async function caller(): Promise<void> {
   /** Answers every request the driver sent so far; returns the stub's CPU µs. */
   const answerAll = (): number =>
     cpuOf(() => {
-      for (const frame of remote.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, ping.responseType, 1));
+      for (const frame of remote.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, pingResult, 1));
     });
   await measure("caller, per call (an actor's call made, its answer read, its await resumed)", 50, async () => {
     // 100 lanes of 10 calls each (in the bench, each lane makes hundreds of calls: a lane's start is not a call's cost).
@@ -317,7 +319,7 @@ async function turn(): Promise<void> {
 async function decode(): Promise<void> {
   const requests = requestFrame();
   const w = new FrameWriter();
-  for (let i = 0; i < CALLS; i++) w.writeAnswerValue('RESPONSE', 100_000 + i, ping.responseType, i);
+  for (let i = 0; i < CALLS; i++) w.writeAnswerValue('RESPONSE', 100_000 + i, pingResult, i);
   const answers = w.take();
   let sum = 0;
   const onEnvelope = (env: Any) => (sum += env.deadline);

@@ -33,7 +33,7 @@ for (const [typeName, values] of Object.entries(SAMPLES)) {
     const type = avro.Type.forSchema(typeName as avro.Schema) as unknown as AvroType;
     for (const value of values) {
       const writer = new FrameWriter();
-      writer.writeAnswerValue('RESPONSE', 9, type, value);
+      writer.writeAnswerValue('RESPONSE', 9, valueCodec(type), value);
       const env = answerOf(writer.take());
       t.deepEqual(env.payload, type.toBuffer(value), `${typeName} ${String(value).slice(0, 20)}`);
       t.deepEqual(decodeValue(type, env.payload), type.fromBuffer(type.toBuffer(value)));
@@ -161,8 +161,8 @@ test('a payload of 64 bytes or more, encoded in place, moves to make room for it
   // Fill the writer close to its 64 KiB end so that the move needs to grow the buffer too.
   writer.writeAnswer('RESPONSE', 1, Buffer.alloc(64 * 1024 - 40));
   const big = 'z'.repeat(5000);
-  writer.writeAnswerValue('RESPONSE', 2, type, big);
-  writer.writeAnswerValue('RESPONSE', 3, type, 'small');
+  writer.writeAnswerValue('RESPONSE', 2, valueCodec(type), big);
+  writer.writeAnswerValue('RESPONSE', 3, valueCodec(type), 'small');
   const out: DecodedEnvelope[] = [];
   readFrame(writer.take(), (e) => out.push(e));
   t.deepEqual(out.map((e) => e.id), [1, 2, 3]);
@@ -175,7 +175,7 @@ test('a value that does not encode leaves the batch as it was', (t) => {
   const writer = new FrameWriter();
   writer.writeAnswer('RESPONSE', 1, Buffer.from('ok'));
   const size = writer.size;
-  t.throws(() => writer.writeAnswerValue('RESPONSE', 2, type, null));
+  t.throws(() => writer.writeAnswerValue('RESPONSE', 2, valueCodec(type), null));
   t.is(writer.size, size);
   t.is(writer.count, 1);
 });
@@ -224,9 +224,14 @@ test('records of primitive fields (nested too) are encoded by hand with avsc’s
     const type = avro.Type.forSchema(schema as avro.Schema) as unknown as AvroType;
     t.deepEqual(encodeValue(type, values[i]), type.toBuffer(values[i]), schema.name);
     const writer = new FrameWriter();
-    writer.writeAnswerValue('RESPONSE', 1, type, values[i]);
+    writer.writeAnswerValue('RESPONSE', 1, valueCodec(type), values[i]);
     t.deepEqual(answerOf(writer.take()).payload, type.toBuffer(values[i]), `${schema.name} in a frame`);
   });
+  // Larger than encodeValue's scratch buffer (4 KiB), by hand and through avsc alike.
+  const bigString = avro.Type.forSchema('string') as unknown as AvroType;
+  const bigMap = avro.Type.forSchema({ type: 'map', values: 'string' }) as unknown as AvroType;
+  t.deepEqual(encodeValue(bigString, 'x'.repeat(10_000)), bigString.toBuffer('x'.repeat(10_000)));
+  t.deepEqual(encodeValue(bigMap, { k: 'y'.repeat(20_000) }), bigMap.toBuffer({ k: 'y'.repeat(20_000) }));
 });
 
 test('longSize is the length writeLong writes (a payload of 64 bytes or more is prefixed with it)', (t) => {

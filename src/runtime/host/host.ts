@@ -29,7 +29,7 @@ import { errorRecordType, positionType, type Envelope, type Position } from '../
 import { WireServer } from '../wire/server.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
 import { clockNow, lastReading } from '../util/clock.ts';
-import { decodeArgumentsAt } from '../wire/value-codec.ts';
+import { methodCodec } from '../wire/value-codec.ts';
 import { HostLease } from './lease.ts';
 
 export interface HostOptions {
@@ -109,7 +109,7 @@ type ContextMethods = Pick<ActorContext, 'getProxy' | 'registerTimer' | 'deactiv
  */
 function argumentsOf(message: AvroMessageTypes, env: DecodedEnvelope): unknown[] | undefined {
   try {
-    return decodeArgumentsAt(message, env.frame, env.payloadStart, env.payloadEnd);
+    return methodCodec(message).decodeArgs(env.frame, env.payloadStart, env.payloadEnd);
   } catch {
     return undefined;
   }

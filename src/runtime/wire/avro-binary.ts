@@ -94,7 +94,8 @@ export function writeString(buf: Utf8Buffer, pos: number, s: string): number {
 /**
  * Writes strings that usually repeat the previous one written with it (an interface, a method, a
  * chain id: a fan-out writes the same ones a thousand times): the previous one's bytes are copied,
- * which costs about a third of encoding its characters again.
+ * which costs about two thirds of encoding its characters again (a 12-character chain id:
+ * 17–20 ns against 24–29 ns).
  */
 export class RepeatedStringWriter {
   #last: string | undefined;

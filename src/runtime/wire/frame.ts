@@ -9,9 +9,8 @@
 // Decoded payloads are views of the frame, not copies: what keeps one beyond the call it came
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
-import type { AvroType } from '../interface/avro.ts';
 import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, RepeatedStringWriter, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
-import { valueCodec, ValueCodec, type MethodCodec } from './value-codec.ts';
+import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
 const INITIAL_SIZE = 64 * 1024;
@@ -150,7 +149,7 @@ export class FrameWriter {
    * Check the arguments first (`checkArgs`): an invalid one may encode to garbage.
    */
   writeArgs(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, method: MethodCodec, args: readonly unknown[]): void {
-    this.#encodePayload(this.#callHead(kind, id, f, deadline, epoch, undefined), undefined, args, method);
+    this.#encodePayload(this.#callHead(kind, id, f, deadline, epoch, undefined), method, args);
   }
 
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
@@ -195,10 +194,10 @@ export class FrameWriter {
     this.#count++;
   }
 
-  /** Appends an answer whose payload is `type`'s encoding of `value`, encoded in place. Throws (batch intact) if `value` does not encode. */
-  writeAnswerValue<T>(kind: EnvelopeKind, id: number, type: AvroType<T> | ValueCodec, value: T): void {
+  /** Appends an answer whose payload is `codec`'s encoding of `value`, encoded in place. Throws (batch intact) if `value` does not encode. */
+  writeAnswerValue(kind: EnvelopeKind, id: number, codec: ValueCodec, value: unknown): void {
     this.#reserve(FIXED_BOUND);
-    this.#encodePayload(this.#answerHead(kindIndex(kind), id), type instanceof ValueCodec ? type : valueCodec(type), value, undefined);
+    this.#encodePayload(this.#answerHead(kindIndex(kind), id), codec, value);
   }
 
   /** Re-sends a decoded call with a new kind, id, deadline and epoch; its other fields are copied as bytes. */
@@ -265,12 +264,12 @@ export class FrameWriter {
    * length and moves the bytes if the payload turns out longer (≥ 64 bytes). On failure nothing
    * is committed.
    */
-  #encodePayload(pos: number, codec: ValueCodec | undefined, value: unknown, method: MethodCodec | undefined): void {
-    let end = encodeAt(this.#buf, pos + 1, codec, value, method);
+  #encodePayload(pos: number, codec: ValueCodec | MethodCodec, value: unknown): void {
+    let end = codec.write(this.#buf, pos + 1, value);
     while (end < 0) {
       // A codec reports how many bytes it lacked as a negative position: grow and encode again.
       this.#grow(this.#buf.length - end, pos);
-      end = encodeAt(this.#buf, pos + 1, codec, value, method);
+      end = codec.write(this.#buf, pos + 1, value);
     }
     const n = end - pos - 1;
     if (n < 64) {
@@ -294,11 +293,6 @@ export class FrameWriter {
     if (this.#buf.length > 16 * INITIAL_SIZE) this.#buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
     return frame;
   }
-}
-
-/** `codec`'s encoding of `value`, or (`method`) the arguments `value`, at `pos`; a negative result is how many bytes were lacking. */
-function encodeAt(buf: Utf8Buffer, pos: number, codec: ValueCodec | undefined, value: unknown, method: MethodCodec | undefined): number {
-  return method === undefined ? codec!.write(buf, pos, value) : method.writeArgs(buf, pos, value as readonly unknown[]);
 }
 
 /** The checks avsc's encoder made: a wrong field type must throw before anything is written. */

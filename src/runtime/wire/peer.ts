@@ -3,7 +3,6 @@
 import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import { clockNow, lastReading } from '../util/clock.ts';
-import type { AvroType } from '../interface/avro.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import { PendingTable } from './pending.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
@@ -232,10 +231,10 @@ export class Peer {
     this.#scheduleFlush();
   }
 
-  /** Answers with `type`'s encoding of `value`, encoded straight into the frame. Throws if it does not encode. */
-  replyValue<T>(request: Envelope, type: AvroType<T> | ValueCodec, value: T): void {
+  /** Answers with `codec`'s encoding of `value`, encoded straight into the frame. Throws if it does not encode. */
+  replyValue(request: Envelope, codec: ValueCodec, value: unknown): void {
     if (this.#closed) return;
-    this.#writer.writeAnswerValue('RESPONSE', request.id, type, value);
+    this.#writer.writeAnswerValue('RESPONSE', request.id, codec, value);
     this.#scheduleFlush();
   }
 

@@ -135,7 +135,6 @@ let settling: ValueAnswer | undefined;
  * it; a subclass may take some answers other than RESPONSE in hand first (`takes`).
  */
 export class ValueAnswer extends AnswerHandler {
-  protected readonly message: AvroMessageTypes;
   /** How the method's arguments are written and its result read. */
   readonly codec: MethodCodec;
   protected resolve: (value: unknown) => void = unsettled;
@@ -143,8 +142,11 @@ export class ValueAnswer extends AnswerHandler {
 
   constructor(message: AvroMessageTypes) {
     super();
-    this.message = message;
     this.codec = methodCodec(message);
+  }
+
+  protected get message(): AvroMessageTypes {
+    return this.codec.message;
   }
 
   /** The call's Promise; make it before the call is sent (a send may fail at once). */

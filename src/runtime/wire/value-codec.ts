@@ -77,7 +77,7 @@ function recordEncoder(type: AvroType): Encoder | undefined {
 }
 
 /** The hand-written encoder for `type`, if it is a primitive type or a record of such. */
-export function encoderFor(type: AvroType): Encoder | undefined {
+function encoderFor(type: AvroType): Encoder | undefined {
   return ENCODERS[type.typeName] ?? (type.typeName === 'record' ? recordEncoder(type) : undefined);
 }
 
@@ -173,11 +173,12 @@ export class MethodCodec {
     return true;
   }
 
-  /** Writes the arguments (checked valid) at `pos`; returns the position after them, or minus how many bytes were lacking at least. */
-  writeArgs(buf: Utf8Buffer, pos: number, args: readonly unknown[]): number {
+  /** Writes the arguments `args` (checked valid) at `pos`; returns the position after them, or minus how many bytes were lacking at least. */
+  write(buf: Utf8Buffer, pos: number, args: unknown): number {
     const params = this.params;
+    const values = args as readonly unknown[];
     for (let i = 0; i < params.length; i++) {
-      pos = params[i]!.write(buf, pos, args[i]);
+      pos = params[i]!.write(buf, pos, values[i]);
       if (pos < 0) return pos;
     }
     return pos;
@@ -237,13 +238,13 @@ export function methodCodec(message: AvroMessageTypes): MethodCodec {
 
 let scratch = Buffer.allocUnsafe(4096) as Utf8Buffer;
 
-/** `type.toBuffer(value)` (for a value already checked valid), by hand where `encoderFor` can. */
+/** `type.toBuffer(value)` (for a value already checked valid), by hand where the type's codec can. */
 export function encodeValue(type: AvroType, value: unknown): Buffer {
-  const enc = encoderFor(type);
-  if (enc === undefined) return type.toBuffer(value);
-  const n = enc.bound(value);
-  if (n > scratch.length) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2)) as Utf8Buffer;
-  return Buffer.from(scratch.subarray(0, enc.write(scratch, 0, value)));
+  const codec = valueCodec(type);
+  let end = codec.write(scratch, 0, value);
+  // A codec reports how many bytes it lacked as a negative position.
+  while (end < 0) end = codec.write((scratch = Buffer.allocUnsafe(Math.max(scratch.length - end, scratch.length * 2)) as Utf8Buffer), 0, value);
+  return Buffer.from(scratch.subarray(0, end));
 }
 
 /** `buf[start, end)`: `buf` itself when that is all of it (no view made). */
@@ -253,20 +254,10 @@ function span(buf: Buffer, start: number, end: number): Buffer {
 
 /** Decodes one whole value of `type` from `buf` (throws on truncated or trailing data). */
 export function decodeValue(type: AvroType, buf: Buffer): unknown {
-  return decodeValueAt(type, buf, 0, buf.length);
-}
-
-/** Decodes one whole value of `type` from `buf[start, end)`: an answer's payload, read in its frame. */
-export function decodeValueAt(type: AvroType, buf: Buffer, start: number, end: number): unknown {
-  return valueCodec(type).decode(buf, start, end);
+  return valueCodec(type).decode(buf, 0, buf.length);
 }
 
 /** Decodes a call's arguments, in parameter order (throws on truncated or trailing data). */
 export function decodeArguments(message: AvroMessageTypes, payload: Buffer): unknown[] {
-  return decodeArgumentsAt(message, payload, 0, payload.length);
-}
-
-/** `decodeArguments` of the payload `buf[start, end)`: a call's arguments, read in its frame. */
-export function decodeArgumentsAt(message: AvroMessageTypes, buf: Buffer, start: number, end: number): unknown[] {
-  return methodCodec(message).decodeArgs(buf, start, end);
+  return methodCodec(message).decodeArgs(payload, 0, payload.length);
 }
