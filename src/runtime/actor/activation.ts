@@ -86,14 +86,14 @@ export class Activation {
   /** Turns running beside the mailbox (re-entries, interleaving methods). */
   #side: Set<Turn> | undefined;
   #disposers: Set<() => void> | undefined;
-  /** Told when the activation becomes busy, so that someone sweeps its deadlines (unless `watched`). */
-  readonly #watch: ((a: Activation) => void) | undefined;
-  /** Whether whoever `watch` was told still sweeps this activation's deadlines (it clears this when it stops): then it need not be told again. */
+  /** Told of each turn with a deadline, so that someone expires it on time (`expire`). */
+  readonly #watch: ((a: Activation, deadline: number) => void) | undefined;
+  /** For whoever `watch` tells: whether it already holds this activation among those it sweeps. */
   watched = false;
   /** Gives errors thrown by the actor the shape they have after crossing the wire. */
   readonly #mapError: ((err: unknown, identity: string) => unknown) | undefined;
 
-  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation) => void, mapError?: (err: unknown, identity: string) => unknown) {
+  constructor(iface: ActorInterface, key: string, identity: string, instance: object, epoch: number, watch?: (a: Activation, deadline: number) => void, mapError?: (err: unknown, identity: string) => unknown) {
     this.#watch = watch;
     this.#mapError = mapError;
     this.iface = iface;
@@ -144,6 +144,7 @@ export class Activation {
       return;
     }
     const ctx = turn.ctx;
+    if (ctx.deadline > 0 && this.#watch !== undefined) this.#watch(this, ctx.deadline);
     if (this.#heldBy(ctx)) {
       if (!this.#reentrant) turn.done.reject(this.#deadlock(ctx));
       else this.#runNow(turn); // re-entry: the holder is waiting for this very call
@@ -203,7 +204,6 @@ export class Activation {
   #runNow(turn: Turn): void {
     if (turn.touch) this.lastActiveAt = lastReading();
     (this.#side ??= new Set()).add(turn);
-    this.#becameBusy();
     const done = (value: unknown, failed: boolean) => {
       this.#side?.delete(turn);
       settle(turn, value, failed);
@@ -218,16 +218,8 @@ export class Activation {
     }
   }
 
-  /** Tells `watch` that turns are running (so that their deadlines are swept), unless it still knows. */
-  #becameBusy(): void {
-    if (this.watched || this.#watch === undefined) return;
-    this.watched = true;
-    this.#watch(this);
-  }
-
   #drain(first: Turn): void {
     this.#busy = true;
-    this.#becameBusy();
     this.#runTurns(first, false);
   }
 
@@ -290,16 +282,22 @@ export class Activation {
     return this.#mapError ? this.#mapError(err, this.identity) : err;
   }
 
-  /** Fails the calls whose deadline has passed (queued or running); their late results are dropped. */
-  expire(now: number): void {
-    const fail = (turn: Turn) => {
-      if (!turn.settled && turn.ctx.deadline > 0 && turn.ctx.deadline <= now) {
-        settle(turn, new TimeoutError(`${this.identity}.${turn.method.name || 'call'} did not answer before its deadline`, this.identity), true);
-      }
+  /**
+   * Fails the calls whose deadline has passed (queued or running); their late results are dropped.
+   * Returns the earliest deadline of the calls left (Infinity: none).
+   */
+  expire(now: number): number {
+    let next = Infinity;
+    const check = (turn: Turn) => {
+      const deadline = turn.ctx.deadline;
+      if (turn.settled || deadline <= 0) return;
+      if (deadline <= now) settle(turn, new TimeoutError(`${this.identity}.${turn.method.name || 'call'} did not answer before its deadline`, this.identity), true);
+      else if (deadline < next) next = deadline;
     };
-    if (this.#queue) for (let i = this.#head; i < this.#queue.length; i++) fail(this.#queue[i]!);
-    if (this.#current) fail(this.#current);
-    if (this.#side) for (const turn of this.#side) fail(turn);
+    if (this.#queue) for (let i = this.#head; i < this.#queue.length; i++) check(this.#queue[i]!);
+    if (this.#current) check(this.#current);
+    if (this.#side) for (const turn of this.#side) check(turn);
+    return next;
   }
 
   #deadlock(ctx: CallContext): KoalaError {

@@ -29,6 +29,7 @@ import { errorRecordType, positionType, type Envelope, type Position } from '../
 import { WireServer } from '../wire/server.ts';
 import { NO_HEADERS, type DecodedEnvelope } from '../wire/frame.ts';
 import { clockNow, lastReading } from '../util/clock.ts';
+import { DeadlineTimer } from '../util/deadline-timer.ts';
 import { methodCodec } from '../wire/value-codec.ts';
 import { HostLease } from './lease.ts';
 
@@ -86,8 +87,6 @@ const NEAR_END_MS = 1000;
 const REMINDER_POLL_MS = 250;
 const REMINDER_METHOD = '@reminder';
 const reminderNameType = typeForSchema<string>('string');
-/** How often calls in progress are checked against their deadlines (so at most this late). */
-const DEADLINE_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 30_000;
 /** Deactivations run at once during a stop (each may write state and release its position). */
 const DEACTIVATE_CONCURRENCY = 256;
@@ -143,15 +142,15 @@ export class Host {
   readonly #stores: StateStores;
   /** Per interface with state: how its records are read and written (checked at start). */
   readonly #codecs = new Map<string, StateCodec>();
-  /** Activations with turns in progress: their deadlines are swept together, on one timer. */
+  /** Activations with turns that have deadlines: swept together, by one timer armed at the earliest deadline. */
   readonly #busy = new Set<Activation>();
-  #deadlineSweeper: NodeJS.Timeout | undefined;
-  readonly #watch = (activation: Activation) => {
-    this.#busy.add(activation);
-    if (this.#deadlineSweeper === undefined) {
-      this.#deadlineSweeper = setInterval(() => this.#sweepDeadlines(), DEADLINE_SWEEP_MS);
-      this.#deadlineSweeper.unref();
+  readonly #deadlines = new DeadlineTimer((now) => this.#sweepDeadlines(now));
+  readonly #watch = (activation: Activation, deadline: number) => {
+    if (!activation.watched) {
+      activation.watched = true;
+      this.#busy.add(activation);
     }
+    this.#deadlines.expect(deadline);
   };
   /** The prototype of every activation's ActorContext (see `#start`). */
   readonly #contextMethods: ContextMethods = this.#makeContextMethods();
@@ -255,7 +254,7 @@ export class Host {
     this.#stopping = true;
     clearInterval(this.#sweeper);
     clearInterval(this.#reminders);
-    clearInterval(this.#deadlineSweeper);
+    this.#deadlines.stop();
     this.#lease.stop();
     await this.#deactivateAll(true);
     await this.#opts.placement.unregister(this.id).catch(() => {});
@@ -771,19 +770,18 @@ export class Host {
     return Promise.resolve(undefined);
   }
 
-  #sweepDeadlines(): void {
-    const now = Date.now();
+  /** Expires the turns whose deadline has passed; returns the earliest deadline of the others. */
+  #sweepDeadlines(now: number): number {
+    let next = Infinity;
     for (const activation of this.#busy) {
-      activation.expire(now);
-      if (activation.quiet) {
+      const earliest = activation.expire(now);
+      if (earliest < next) next = earliest;
+      if (earliest === Infinity) {
         this.#busy.delete(activation);
         activation.watched = false;
       }
     }
-    if (this.#busy.size === 0) {
-      clearInterval(this.#deadlineSweeper);
-      this.#deadlineSweeper = undefined;
-    }
+    return next;
   }
 
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {

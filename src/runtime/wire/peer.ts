@@ -3,6 +3,7 @@
 import type { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../errors/errors.ts';
 import { clockNow, lastReading } from '../util/clock.ts';
+import { DeadlineTimer } from '../util/deadline-timer.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import { PendingTable } from './pending.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
@@ -71,7 +72,6 @@ export class Settle extends AnswerHandler {
   }
 }
 
-const DEADLINE_SWEEP_MS = 20;
 const MAX_ID = 2 ** 52;
 
 export type Outgoing = Omit<Envelope, 'id' | 'kind'>;
@@ -93,7 +93,7 @@ export class Peer {
   readonly #closeListeners: ((err: KoalaError) => void)[] = [];
   #nextId = 1;
   #flushScheduled = false;
-  #sweeper: NodeJS.Timeout | undefined;
+  readonly #deadlines = new DeadlineTimer((now) => this.#sweep(now));
   #heartbeat: NodeJS.Timeout | undefined;
   #alive = true;
   #closed = false;
@@ -197,9 +197,7 @@ export class Peer {
     handler.method = target.method;
     handler.id = id;
     this.#pending.add(handler);
-    if (deadline > 0 && this.#sweeper === undefined) {
-      this.#sweeper = setInterval(() => this.#sweep(), DEADLINE_SWEEP_MS);
-    }
+    this.#deadlines.expect(deadline);
     this.#scheduleFlush();
   }
 
@@ -322,15 +320,17 @@ export class Peer {
     this.close(1007, `BAD_FRAME: ${message}`.slice(0, 120));
   }
 
-  #sweep(): void {
-    const now = Date.now();
-    for (const p of this.#pending.removeWhere((p) => p.deadline > 0 && p.deadline <= now)) {
-      p.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
-    }
-    if (this.#pending.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
+  /** Fails the requests whose deadline has passed; returns the earliest deadline of the others. */
+  #sweep(now: number): number {
+    let next = Infinity;
+    const expired = this.#pending.removeWhere((p) => {
+      if (p.deadline <= 0) return false;
+      if (p.deadline <= now) return true;
+      if (p.deadline < next) next = p.deadline;
+      return false;
+    });
+    for (const p of expired) p.fail(new TimeoutError(`${p.iface}/${p.key}.${p.method} did not answer before its deadline`));
+    return next;
   }
 
   #beat(): void {
@@ -347,7 +347,7 @@ export class Peer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    clearInterval(this.#sweeper);
+    this.#deadlines.stop();
     const err = new KoalaError('CONNECTION_LOST', `connection to ${this.remote.node} closed (${code}${reason ? `: ${reason}` : ''})`);
     for (const p of this.#pending.clear()) p.fail(err);
     for (const listener of this.#closeListeners) listener(err);
