@@ -93,27 +93,11 @@ export class ClusterClient {
       this.#peer.requestArgs({ iface: iface.name, key, method: message.name, chain: '', deadline, epoch: 0, headers: NO_HEADERS }, methodCodec(message), args, undefined, now);
       return Promise.resolve(undefined);
     }
-    // The call's record is also its envelope's fields: one object per call.
-    const call = new Result(iface.name, key, message, deadline);
+    // The call's record is also its envelope: one object per call. No chain id: the host that runs
+    // the call starts the chain (every call from outside starts one).
+    const call = new ValueAnswer(iface.name, key, message, deadline, '', NO_HEADERS);
     const result = call.promise();
     this.#peer.requestArgs(call, call.codec, args, call, now);
     return result;
-  }
-}
-
-/** A client call's record, envelope and answer handler in one object (see ValueAnswer). */
-class Result extends ValueAnswer {
-  // The rest of the envelope's fields. No chain id: the host that runs the call starts the chain
-  // (every call from outside starts one).
-  readonly chain = '';
-  readonly epoch = 0;
-  readonly headers = NO_HEADERS;
-
-  constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number) {
-    super(message);
-    this.iface = iface;
-    this.key = key;
-    this.method = message.name;
-    this.deadline = deadline;
   }
 }

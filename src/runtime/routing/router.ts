@@ -52,27 +52,15 @@ export interface Located {
 /** What a caller gives `call` besides the target, method and arguments. */
 export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
 
-/** The answer to a call sent on `call`'s short path. */
+/** A call sent on `call`'s short path: what the general path needs to retry it if its cached position was stale. */
 class CallResult extends ValueAnswer {
   readonly #router: ActorRouter;
   readonly #target: ActorInterface;
   readonly #args: readonly unknown[];
   readonly #position: Position;
 
-  // The rest of the envelope's fields (iface, key, method and deadline are AnswerHandler's): the
-  // call's record is its envelope too, one object per call.
-  readonly chain: string;
-  readonly epoch = 0;
-  readonly headers: Record<string, string>;
-
   constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position) {
-    super(message);
-    this.iface = target.name;
-    this.key = env.key;
-    this.method = message.name;
-    this.deadline = env.deadline;
-    this.chain = env.chain;
-    this.headers = env.headers;
+    super(target.name, env.key, message, env.deadline, env.chain, env.headers);
     this.#router = router;
     this.#target = target;
     this.#args = args;

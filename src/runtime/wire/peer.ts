@@ -40,9 +40,20 @@ export interface AnswerSink {
 /**
  * An AnswerSink that is also the Peer's record of its request while it is pending (what was asked,
  * and until when), so that a request needs no bookkeeping object of its own. One per request.
+ * A call's record that is also its envelope (`ValueAnswer`) already holds what was asked: the Peer
+ * then sets only `id`.
  */
-export abstract class AnswerHandler implements AnswerSink {
+export interface PendingRequest extends AnswerSink {
   /** Set by the Peer when the request is sent. */
+  id: number;
+  deadline: number;
+  iface: string;
+  key: string;
+  method: string;
+}
+
+/** A PendingRequest whose fields the Peer fills in when it sends the request. */
+export abstract class AnswerHandler implements PendingRequest {
   id = 0;
   deadline = 0;
   iface = '';
@@ -89,7 +100,7 @@ export class Peer {
   readonly #ws: WebSocket;
   readonly #opts: PeerOptions;
   readonly #writer = new FrameWriter();
-  readonly #pending = new PendingTable<AnswerHandler>();
+  readonly #pending = new PendingTable<PendingRequest>();
   readonly #closeListeners: ((err: KoalaError) => void)[] = [];
   #nextId = 1;
   #flushScheduled = false;
@@ -130,7 +141,7 @@ export class Peer {
    * Sends a request; `handler` hears its answer, or the error (closed connection, deadline, an
    * envelope that does not encode: then nothing is sent or pending).
    */
-  #requestTo(env: Outgoing, handler: AnswerHandler): void {
+  #requestTo(env: Outgoing, handler: PendingRequest): void {
     if (this.#closed) {
       handler.fail(this.#closedError());
       return;
@@ -151,7 +162,7 @@ export class Peer {
    * reading the caller computed the deadline from, if it has one (a clock read per call is a
    * measurable part of a call's cost).
    */
-  requestArgs(env: Omit<Outgoing, 'payload'>, method: MethodCodec, args: readonly unknown[], handler: AnswerHandler | undefined, now = Date.now()): void {
+  requestArgs(env: Omit<Outgoing, 'payload'>, method: MethodCodec, args: readonly unknown[], handler: PendingRequest | undefined, now = Date.now()): void {
     if (this.#closed) {
       handler?.fail(this.#closedError());
       return;
@@ -171,7 +182,7 @@ export class Peer {
    * Forwards a call decoded from another connection, copying its bytes (a gateway's path), with
    * our own id, the given absolute deadline and `epoch` (0, or a placement grant: see schemas.ts).
    */
-  forward(env: DecodedEnvelope, deadline: number, epoch: number, handler: AnswerHandler): void {
+  forward(env: DecodedEnvelope, deadline: number, epoch: number, handler: PendingRequest): void {
     if (this.#closed) {
       handler.fail(this.#closedError());
       return;
@@ -190,12 +201,14 @@ export class Peer {
     return id;
   }
 
-  #track(id: number, handler: AnswerHandler, deadline: number, target: { iface: string; key: string; method: string }): void {
-    handler.deadline = deadline;
-    handler.iface = target.iface;
-    handler.key = target.key;
-    handler.method = target.method;
+  #track(id: number, handler: PendingRequest, deadline: number, target: { iface: string; key: string; method: string }): void {
     handler.id = id;
+    if (handler !== target) {
+      handler.deadline = deadline;
+      handler.iface = target.iface;
+      handler.key = target.key;
+      handler.method = target.method;
+    }
     this.#pending.add(handler);
     this.#deadlines.expect(deadline);
     this.#scheduleFlush();

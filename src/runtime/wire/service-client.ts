@@ -15,10 +15,9 @@ import { checkArgs, ValueAnswer } from './rpc.ts';
  */
 export function serviceProxy<I extends ActorInterface>(iface: I, peer: () => Promise<Peer>, timeoutMs: number, open?: () => Peer | undefined): ActorProxy<I> {
   const send = (to: Peer, key: string, message: AvroMessageTypes, args: unknown[]): Promise<unknown> => {
-    const env = { iface: iface.name, key, method: message.name, chain: '', deadline: Date.now() + timeoutMs, epoch: 0, headers: NO_HEADERS };
-    const answer = new ValueAnswer(message);
-    const result = answer.promise();
-    to.requestArgs(env, answer.codec, args, answer);
+    const call = new ValueAnswer(iface.name, key, message, Date.now() + timeoutMs, '', NO_HEADERS);
+    const result = call.promise();
+    to.requestArgs(call, call.codec, args, call);
     return result;
   };
   return createProxy(iface, '', (_iface, key, message, args) => {
