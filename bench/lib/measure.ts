@@ -43,25 +43,32 @@ export interface Throughput {
 
 /**
  * Keeps `inFlight` calls outstanding for `ms` milliseconds and counts the calls that completed
- * inside that window (the ramp-up is included, the drain after the window is not).
+ * inside that window (the ramp-up is included, the drain after the window is not). The window is
+ * closed by a timer, not by reading the clock after each call: a reading costs ~60 ns on the
+ * reference machine, and two per call had cost a one-hop ceiling's client ~30 % of its rate (the
+ * host-to-host driver actor, compared with it, reads no clock per call).
  */
 export async function sampleThroughput(call: Call, inFlight: number, ms: number): Promise<Throughput> {
   const started = performance.now();
-  const until = started + ms;
   let done = 0;
+  let counted = -1;
   let end = started;
+  const window = setTimeout(() => {
+    counted = done;
+    end = performance.now();
+  }, ms);
   const lane = async () => {
-    while (performance.now() < until) {
+    while (counted < 0) {
       await call();
-      const now = performance.now();
-      if (now <= until) {
-        done++;
-        end = now;
-      }
+      done++;
     }
   };
-  await Promise.all(Array.from({ length: inFlight }, lane));
-  return { calls: done, ms: end - started };
+  try {
+    await Promise.all(Array.from({ length: inFlight }, lane));
+  } finally {
+    clearTimeout(window);
+  }
+  return { calls: counted, ms: end - started };
 }
 
 export function perSecond(parts: readonly Throughput[]): number {
