@@ -3,7 +3,7 @@
 // (`bench/profile.ts`) cannot see a change of 0.05 µs per call; these can. CPU per call (or per
 // turn, per envelope) from `process.cpuUsage`, the min and median of 7 windows.
 //
-//   node bench/micro.ts <client|gateway|host|caller|ceiling-client|turn|decode> [checkout] [--rounds=N]
+//   node bench/micro.ts <client|gateway|host|caller|ceiling-client|turn|decode|writer> [checkout] [--rounds=N]
 //
 // `--rounds=N`: after the warm-up, run N rounds and print nothing (for bench/instructions.ts,
 // which counts the instructions of two such runs under valgrind: the difference is per call).
@@ -331,7 +331,23 @@ async function decode(): Promise<void> {
   });
 }
 
-const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, caller, 'ceiling-client': ceilingClient, turn, decode };
+/** Writing a fan-out's calls: what a calling host's writer does per call (`FrameWriter.writeArgs`), and a frame taken per batch. */
+async function writer(): Promise<void> {
+  const w = new FrameWriter();
+  // As a turn's fan-out writes them: one interface, method, chain and headers; keys and arguments vary.
+  const calls = Array.from({ length: 32 }, (_, i) => ({ iface: 'IBench', key: `t${i}`, method: 'ping', chain: 'q1w2e3r4.t5y', deadline: 0, epoch: 0, headers: NO_HEADERS }));
+  const args = [[1], [200], [30_000]];
+  await measure('writer, per call (writeArgs, and a frame taken per batch)', 200, () => {
+    for (let i = 0; i < CALLS; i++) {
+      w.writeArgs('REQUEST', 1000 + i, calls[i & 31]!, 29_000, 0, pingCodec, args[i % 3]!);
+      if (w.full) w.take();
+    }
+    w.take();
+    return 0;
+  });
+}
+
+const subjects: Record<string, () => Promise<void>> = { client, gateway, host: hostPath, caller, 'ceiling-client': ceilingClient, turn, decode, writer };
 const run = subjects[subject];
 if (run === undefined) {
   console.error(`usage: node bench/micro.ts <${Object.keys(subjects).join('|')}> [checkout]`);

@@ -244,13 +244,17 @@ test('longSize is the length writeLong writes (a payload of 64 bytes or more is 
 test('a string written again copies the bytes it was written as; any other string is encoded anew', (t) => {
   const writer = new RepeatedStringWriter();
   // Repeats, changes, non-ASCII, and one too long to remember (its repeat is encoded again).
-  const strings = ['IBench', 'IBench', 'ping', 'ping', 'IBench', 'é🐨', 'é🐨', 'x'.repeat(100), 'x'.repeat(100), '', '', 'IBench'];
-  const ours = Buffer.alloc(4096) as Utf8Buffer;
+  // Every encoded length from 1 to 18 bytes (words are copied for 4 to 16), each written twice.
+  const lengths = Array.from({ length: 18 }, (_, i) => 'abcdefghijklmnopq'.slice(0, i)).flatMap((s) => [s, s]);
+  const strings = ['IBench', 'IBench', 'ping', 'ping', 'IBench', 'é🐨', 'é🐨', 'x'.repeat(100), 'x'.repeat(100), '', '', 'IBench', ...lengths];
+  // At an odd offset into its memory, as a frame buffer from a pool may be.
+  const ours = Buffer.alloc(4099).subarray(3) as Utf8Buffer;
+  const view = new DataView(ours.buffer, ours.byteOffset, ours.length);
   const plain = Buffer.alloc(4096) as Utf8Buffer;
   let a = 0;
   let b = 0;
   for (const s of strings) {
-    a = writer.write(ours, a, s);
+    a = writer.write(ours, view, a, s);
     b = writeString(plain, b, s);
     t.is(a, b, s.slice(0, 10));
   }

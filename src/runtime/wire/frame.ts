@@ -9,7 +9,7 @@
 // Decoded payloads are views of the frame, not copies: what keeps one beyond the call it came
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
-import { copyBytes, longSize, NO_HEADERS, Reader, RepeatedMap, RepeatedString, RepeatedStringWriter, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, longSize, NO_HEADERS, Reader, RememberedBytes, RepeatedMap, RepeatedString, RepeatedStringWriter, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -96,6 +96,7 @@ function kindIndex(kind: EnvelopeKind): number {
 
 export class FrameWriter {
   #buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
+  #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.length);
   /** The last (frozen, so unchanging) headers object written, and its bytes. */
   #lastHeaders: Record<string, string> | undefined;
   #lastHeadersBytes = Buffer.alloc(0);
@@ -103,6 +104,15 @@ export class FrameWriter {
   readonly #ifaces = new RepeatedStringWriter();
   readonly #methods = new RepeatedStringWriter();
   readonly #chains = new RepeatedStringWriter();
+  // A call's fields after its key (method, chain, deadline, epoch, headers), as last written: the
+  // calls of a fan-out repeat all of them (one turn's chain and headers, its deadline as a budget
+  // counted from one clock reading), so they are one copy of ~20 bytes (see #callHead).
+  #tailMethod: string | undefined;
+  #tailChain = '';
+  #tailDeadline = -1;
+  #tailEpoch = -1;
+  #tailHeaders: Record<string, string> | undefined;
+  readonly #tail = new RememberedBytes();
   #pos = 0;
   #count = 0;
 
@@ -129,6 +139,7 @@ export class FrameWriter {
     const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, size)) as Utf8Buffer;
     this.#buf.copy(next, 0, 0, keep);
     this.#buf = next;
+    this.#view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /** Appends one envelope. Throws (leaving the batch intact) if a field has the wrong type. */
@@ -165,13 +176,34 @@ export class FrameWriter {
     let pos = this.#pos;
     buf[pos++] = k << 1;
     pos = writeLong(buf, pos, id);
-    pos = this.#ifaces.write(buf, pos, f.iface);
+    const view = this.#view;
+    pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
-    pos = this.#methods.write(buf, pos, f.method);
-    pos = this.#chains.write(buf, pos, f.chain);
+    if (f.method === this.#tailMethod && f.chain === this.#tailChain && deadline === this.#tailDeadline && epoch === this.#tailEpoch && f.headers === this.#tailHeaders) {
+      return this.#tail.write(view, pos);
+    }
+    return this.#writeTail(pos, f, deadline, epoch);
+  }
+
+  /** Writes a call's fields after its key, and remembers them for the next call (see #tailMethod). */
+  #writeTail(start: number, f: CallFields, deadline: number, epoch: number): number {
+    const buf = this.#buf;
+    const view = this.#view;
+    let pos = this.#methods.write(buf, view, start, f.method);
+    pos = this.#chains.write(buf, view, pos, f.chain);
     pos = writeLong(buf, pos, deadline);
     pos = writeLong(buf, pos, epoch);
-    return this.#writeHeaders(pos, f.headers);
+    pos = this.#writeHeaders(pos, f.headers);
+    // Only headers that cannot change (none, or frozen ones: #writeHeaders caches those) may be copied as bytes later.
+    const unchanging = f.headers === NO_HEADERS || f.headers === this.#lastHeaders;
+    if (unchanging && this.#tail.remember(view, start, pos)) {
+      this.#tailMethod = f.method;
+      this.#tailChain = f.chain;
+      this.#tailDeadline = deadline;
+      this.#tailEpoch = epoch;
+      this.#tailHeaders = f.headers;
+    } else this.#tailMethod = undefined;
+    return pos;
   }
 
   /**
@@ -290,7 +322,10 @@ export class FrameWriter {
     const frame = Buffer.from(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;
     this.#count = 0;
-    if (this.#buf.length > 16 * INITIAL_SIZE) this.#buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
+    if (this.#buf.length > 16 * INITIAL_SIZE) {
+      this.#buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
+      this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.length);
+    }
     return frame;
   }
 }
