@@ -4,7 +4,7 @@ import test from 'ava';
 import avro from 'avsc';
 import { defineInterface } from '../src/runtime/interface/interface.ts';
 import type { AvroType } from '../src/runtime/interface/avro.ts';
-import { FrameWriter, RAW, readFrame, type DecodedEnvelope } from '../src/runtime/wire/frame.ts';
+import { FrameWriter, NO_HEADERS, RAW, readFrame, type DecodedEnvelope } from '../src/runtime/wire/frame.ts';
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
 import { decodeArguments, decodeValue, encodeValue, methodCodec, valueCodec } from '../src/runtime/wire/value-codec.ts';
@@ -60,6 +60,8 @@ for (const typeName of Object.keys(SAMPLES)) {
     }
   });
 }
+
+const IEcho = defineInterface({ protocol: 'IEcho', messages: { echo: { request: [{ name: 'text', type: 'string' }], response: 'string' } } });
 
 const IMixed = defineInterface({
   protocol: 'IMixed',
@@ -259,4 +261,40 @@ test('a string written again copies the bytes it was written as; any other strin
     t.is(a, b, s.slice(0, 10));
   }
   t.deepEqual(ours.subarray(0, a), plain.subarray(0, b));
+});
+
+test('a call whose fields after its key repeat the last call’s is written with their bytes copied, and only then', (t) => {
+  const method = methodOf(IEcho, 'echo');
+  const frozen = Object.freeze({ 'koala-path': 'IA/1 IB/2' });
+  const otherFrozen = Object.freeze({ 'koala-path': 'IA/1' });
+  const mutable: Record<string, string> = { trace: 'one' };
+  const base = { iface: 'IEcho', key: 'k1', method: 'echo', chain: 'q1w2e3r4.t5y', deadline: 29_000, epoch: 0, headers: NO_HEADERS };
+  // Each changes one field after the key (or the key), then repeats; the mutable headers change in place.
+  const calls: (typeof base & { mutate?: string })[] = [
+    base,
+    base,
+    { ...base, key: 'k2' },
+    { ...base, deadline: 28_999 },
+    { ...base, deadline: 28_999 },
+    { ...base, epoch: 1_763_000_000_000_123 },
+    { ...base, chain: 'other-chain.x' },
+    { ...base, chain: '' },
+    { ...base, headers: frozen },
+    { ...base, headers: frozen },
+    { ...base, headers: otherFrozen },
+    { ...base, headers: mutable },
+    { ...base, headers: mutable, mutate: 'two' },
+    { ...base, headers: mutable, mutate: 'three, and longer' },
+    { ...base, chain: 'x'.repeat(70) },
+    { ...base, chain: 'x'.repeat(70) },
+    base,
+  ];
+  const writer = new FrameWriter();
+  const expected: Buffer[] = [];
+  calls.forEach((c, i) => {
+    if (c.mutate !== undefined) mutable.trace = c.mutate;
+    writer.writeArgs('REQUEST', i + 1, c, c.deadline, c.epoch, methodCodec(method), ['hi']);
+    expected.push(envelopeType.toBuffer({ kind: 'REQUEST', id: i + 1, iface: c.iface, key: c.key, method: c.method, chain: c.chain, deadline: c.deadline, epoch: c.epoch, headers: { ...c.headers }, payload: encodeArgs(IEcho, method, ['hi']) }));
+  });
+  t.deepEqual(writer.take(), Buffer.concat(expected));
 });
