@@ -95,7 +95,7 @@ export class ClusterClient {
     }
     // The call's record is also its envelope: one object per call. No chain id: the host that runs
     // the call starts the chain (every call from outside starts one).
-    const call = new ValueAnswer(iface.name, key, message, deadline, '', NO_HEADERS);
+    const call = new ValueAnswer(iface, key, message, deadline, '', NO_HEADERS);
     const result = call.promise();
     this.#peer.requestArgs(call, call.codec, args, call, now);
     return result;

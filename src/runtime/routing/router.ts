@@ -6,7 +6,7 @@ import { KoalaError } from '../errors/errors.ts';
 import { ByInterface } from '../util/by-interface.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
 import type { ActorInterface } from '../interface/interface.ts';
-import { checkArgs, encodeArgs, readAnswer, ValueAnswer } from '../wire/rpc.ts';
+import { checkArgs, encodeArgs, readAnswer, ValueAnswer, type StaleCallHandler } from '../wire/rpc.ts';
 import type { Placement } from '../placement/protocol.ts';
 import type { PeerPool } from '../wire/connect.ts';
 import { answerEnvelope, type DecodedEnvelope } from '../wire/frame.ts';
@@ -51,37 +51,6 @@ export interface Located {
 
 /** What a caller gives `call` besides the target, method and arguments. */
 export type CallEnvelope = Omit<Outgoing, 'iface' | 'method' | 'payload' | 'epoch'>;
-
-/** A call sent on `call`'s short path: what the general path needs to retry it if its cached position was stale. */
-class CallResult extends ValueAnswer {
-  readonly #router: ActorRouter;
-  readonly #target: ActorInterface;
-  readonly #args: readonly unknown[];
-  readonly #position: Position;
-
-  constructor(router: ActorRouter, target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, position: Position) {
-    super(target.name, env.key, message, env.deadline, env.chain, env.headers);
-    this.#router = router;
-    this.#target = target;
-    this.#args = args;
-    this.#position = position;
-  }
-
-  /** The cached position was stale: the general path asks placement (or follows the redirect) and retries. */
-  protected override takes(answer: Envelope): boolean {
-    if (!isStale(answer)) return false;
-    this.#router.stale(this.#target.name, this.key, this.#position, answer);
-    const env: CallEnvelope = { key: this.key, chain: this.chain, deadline: this.deadline, headers: this.headers };
-    this.#router.callSlow(this.#target, this.message, this.#args, env).then(this.resolve, this.reject);
-    return true;
-  }
-
-  override fail(err: Error): void {
-    // Sent, and then the connection died: the call may have run, so it is not retried.
-    this.#router.stale(this.#target.name, this.key, this.#position, undefined);
-    this.reject(err);
-  }
-}
 
 function outgoingOf(env: DecodedEnvelope, deadline: number): Outgoing {
   return { iface: env.iface, key: env.key, method: env.method, chain: env.chain, deadline, epoch: 0, headers: env.headers, payload: env.payload };
@@ -129,7 +98,7 @@ class Forwarded extends AnswerHandler {
   }
 }
 
-export class ActorRouter {
+export class ActorRouter implements StaleCallHandler {
   readonly #opts: RouterOptions;
   /** Cached positions (see ByInterface: no `iface/key` string per lookup). */
   readonly #positions = new ByInterface<Position>();
@@ -254,13 +223,26 @@ export class ActorRouter {
         } catch (err) {
           return Promise.reject(err);
         }
-        const call = new CallResult(this, target, message, args, env, position);
+        const call = new ValueAnswer(target, env.key, message, env.deadline, env.chain, env.headers, this, args, position);
         const result = call.promise();
         peer.requestArgs(call, call.codec, args, call, now);
         return result;
       }
     }
     return this.callSlow(target, message, args, env, onOneWayError);
+  }
+
+  /** A call sent on `call`'s short path whose cached position was stale: the general path asks placement (or follows the redirect) and retries. */
+  takeBack(call: ValueAnswer, answer: Envelope): boolean {
+    if (!isStale(answer)) return false;
+    this.stale(call.iface, call.key, call.position!, answer);
+    call.settleWith(this.callSlow(call.target, call.message, call.args!, { key: call.key, chain: call.chain, deadline: call.deadline, headers: call.headers }));
+    return true;
+  }
+
+  /** A call sent on `call`'s short path whose connection died: the call may have run, so it is not retried. */
+  lost(call: ValueAnswer): void {
+    this.stale(call.iface, call.key, call.position!, undefined);
   }
 
   /** The open connection to `address`, if any; the last one is remembered (calls go to few hosts, many in a row). */

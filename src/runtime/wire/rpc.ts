@@ -130,12 +130,23 @@ const unsettled = (): void => {
 let settling: ValueAnswer | undefined;
 
 /**
+ * Who sent a call to a cached position, and may take it back if that position proves stale (the
+ * router): it then sends the call where the actor is now.
+ */
+export interface StaleCallHandler {
+  /** An answer other than RESPONSE came: true if it took the call back (a redirect, or a refusal before running). */
+  takeBack(call: ValueAnswer, answer: Envelope): boolean;
+  /** The connection died after the call was sent (the call may have run: it is not retried). */
+  lost(call: ValueAnswer): void;
+}
+
+/**
  * A call's record: its envelope's fields, the Peer's record of it while it is pending, and what
  * settles its Promise (`promise()`): its result, decoded from the answer frame, or its typed error.
- * One object per call, of one class or two: a deeper chain of constructors cost a measurable part
- * of a call (each `super()` is a call of its own where V8 does not inline it). Whoever sends calls
- * on a hot path (clients, routers, service proxies) uses it; a subclass may take some answers other
- * than RESPONSE in hand first (`takes`).
+ * One object of one class per call, for every sender on a hot path (clients, routers, service
+ * proxies): a subclass per sender cost a measurable part of a call (each `super()` a call of its
+ * own where V8 did not inline it). A routed call also holds what its router needs to send it again
+ * (`via`, `args`, `position`).
  */
 export class ValueAnswer implements PendingRequest {
   /** Set by the Peer when the call is sent. */
@@ -149,21 +160,35 @@ export class ValueAnswer implements PendingRequest {
   readonly headers: Record<string, string>;
   /** How the method's arguments are written and its result read. */
   readonly codec: MethodCodec;
-  protected resolve: (value: unknown) => void = unsettled;
-  protected reject: (err: Error) => void = unsettled;
+  readonly target: ActorInterface;
+  /** The router that sent it (undefined: nobody takes it back), with its arguments and the position it went to. */
+  readonly via: StaleCallHandler | undefined;
+  readonly args: readonly unknown[] | undefined;
+  readonly position: Position | undefined;
+  #resolve: (value: unknown) => void = unsettled;
+  #reject: (err: Error) => void = unsettled;
 
-  constructor(iface: string, key: string, message: AvroMessageTypes, deadline: number, chain: string, headers: Record<string, string>) {
-    this.iface = iface;
+  constructor(target: ActorInterface, key: string, message: AvroMessageTypes, deadline: number, chain: string, headers: Record<string, string>, via?: StaleCallHandler, args?: readonly unknown[], position?: Position) {
+    this.iface = target.name;
     this.key = key;
     this.method = message.name;
     this.deadline = deadline;
     this.chain = chain;
     this.headers = headers;
     this.codec = methodCodec(message);
+    this.target = target;
+    this.via = via;
+    this.args = args;
+    this.position = position;
   }
 
-  protected get message(): AvroMessageTypes {
+  get message(): AvroMessageTypes {
     return this.codec.message;
+  }
+
+  /** Settles the call as `result` settles (the call sent again elsewhere). */
+  settleWith(result: Promise<unknown>): void {
+    result.then(this.#resolve, this.#reject);
   }
 
   /** The call's Promise; make it before the call is sent (a send may fail at once). */
@@ -174,33 +199,29 @@ export class ValueAnswer implements PendingRequest {
 
   /** One executor for every call's Promise: a closure per call (and the context it captured) was garbage on every call. */
   static #takeSettlers(resolve: (value: unknown) => void, reject: (err: Error) => void): void {
-    settling!.resolve = resolve;
-    settling!.reject = reject;
+    settling!.#resolve = resolve;
+    settling!.#reject = reject;
     settling = undefined;
   }
 
   answer(kind: EnvelopeKind, id: number, frame: Buffer, start: number, end: number): void {
     try {
       if (kind === 'RESPONSE') {
-        this.resolve(this.codec.result.decode(frame, start, end));
+        this.#resolve(this.codec.result.decode(frame, start, end));
         return;
       }
       const env = answerEnvelope(kind, id, frame.subarray(start, end));
-      if (this.takes(env)) return;
+      if (this.via !== undefined && this.via.takeBack(this, env)) return;
       const answer = readAnswer(env, this.message); // throws the typed error
       if (answer.kind === 'redirect') throw new KoalaError('INTERNAL', `${this.iface} answered with a redirect where none is followed`);
-      this.resolve(answer.value);
+      this.#resolve(answer.value);
     } catch (err) {
-      this.reject(err as Error);
+      this.#reject(err as Error);
     }
   }
 
-  /** Takes an answer other than RESPONSE in hand (true), or leaves it to `answer` (false). */
-  protected takes(_answer: Envelope): boolean {
-    return false;
-  }
-
   fail(err: Error): void {
-    this.reject(err);
+    this.via?.lost(this);
+    this.#reject(err);
   }
 }

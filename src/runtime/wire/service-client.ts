@@ -15,7 +15,7 @@ import { checkArgs, ValueAnswer } from './rpc.ts';
  */
 export function serviceProxy<I extends ActorInterface>(iface: I, peer: () => Promise<Peer>, timeoutMs: number, open?: () => Peer | undefined): ActorProxy<I> {
   const send = (to: Peer, key: string, message: AvroMessageTypes, args: unknown[]): Promise<unknown> => {
-    const call = new ValueAnswer(iface.name, key, message, Date.now() + timeoutMs, '', NO_HEADERS);
+    const call = new ValueAnswer(iface, key, message, Date.now() + timeoutMs, '', NO_HEADERS);
     const result = call.promise();
     to.requestArgs(call, call.codec, args, call);
     return result;
