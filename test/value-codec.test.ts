@@ -263,7 +263,7 @@ test('a string written again copies the bytes it was written as; any other strin
   t.deepEqual(ours.subarray(0, a), plain.subarray(0, b));
 });
 
-test('a call whose fields after its key repeat the last call’s is written with their bytes copied, and only then', (t) => {
+test('a call whose fields after its key repeat the last call’s is written and read with their bytes copied, and only then', (t) => {
   const method = methodOf(IEcho, 'echo');
   const frozen = Object.freeze({ 'koala-path': 'IA/1 IB/2' });
   const otherFrozen = Object.freeze({ 'koala-path': 'IA/1' });
@@ -296,5 +296,19 @@ test('a call whose fields after its key repeat the last call’s is written with
     writer.writeArgs('REQUEST', i + 1, c, c.deadline, c.epoch, methodCodec(method), ['hi']);
     expected.push(envelopeType.toBuffer({ kind: 'REQUEST', id: i + 1, iface: c.iface, key: c.key, method: c.method, chain: c.chain, deadline: c.deadline, epoch: c.epoch, headers: { ...c.headers }, payload: encodeArgs(IEcho, method, ['hi']) }));
   });
-  t.deepEqual(writer.take(), Buffer.concat(expected));
+  const frame = writer.take();
+  t.deepEqual(frame, Buffer.concat(expected));
+  // Read back (the reader also copies repeated fields, from its last call): avsc's values, and spans that forward byte for byte.
+  const read: DecodedEnvelope[] = [];
+  readFrame(frame, (e) => read.push(e), true);
+  t.is(read.length, calls.length);
+  read.forEach((env, i) => {
+    const want = envelopeType.fromBuffer(expected[i]!);
+    for (const field of ['kind', 'id', 'iface', 'key', 'method', 'chain', 'deadline', 'epoch'] as const) t.is(env[field], want[field], `call ${i}: ${field}`);
+    t.deepEqual({ ...env.headers }, { ...(want.headers as object) }, `call ${i}: headers`);
+    t.deepEqual(env.payload, want.payload, `call ${i}: payload`);
+    const again = new FrameWriter();
+    again.forwardCall('REQUEST', env.id, env[RAW]!, env.deadline, env.epoch);
+    t.deepEqual(again.take(), expected[i], `call ${i}: forwarded`);
+  });
 });

@@ -123,6 +123,15 @@ export class RememberedBytes {
     return true;
   }
 
+  /** Whether `view`'s buffer holds the remembered bytes at `pos` (before `end`). */
+  matches(view: DataView, pos: number, end: number): boolean {
+    const n = this.#size;
+    if (n === 0 || pos + n > end) return false;
+    const words = this.#words;
+    for (let i = 0; i + 4 < n; i += 4) if (view.getInt32(pos + i, true) !== words[i >> 2]) return false;
+    return view.getInt32(pos + n - 4, true) === this.#lastWord;
+  }
+
   /** Writes the remembered bytes at `pos` (there must be room); returns the position after them. */
   write(view: DataView, pos: number): number {
     const n = this.#size;
@@ -251,13 +260,21 @@ export class Reader {
   /** Where the data ends (the buffer may hold more after it). */
   end: number;
 
+  #view: DataView | undefined;
+
   constructor(buf: Buffer) {
     this.buf = buf as Utf8Buffer;
     this.end = buf.length;
   }
 
+  /** A DataView of the buffer (made once it is asked for), for reading words. */
+  get view(): DataView {
+    return (this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length));
+  }
+
   /** Starts over on `buf[start, end)` (a reader reused for many small values allocates nothing per value). */
   reset(buf: Buffer, start = 0, end = buf.length): this {
+    if (buf !== this.buf) this.#view = undefined;
     this.buf = buf as Utf8Buffer;
     this.pos = start;
     this.end = end;
