@@ -8,6 +8,7 @@ import { IBench } from '../fixtures-empty.ts';
 import { interleaved, pairedRatio, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
 import { startMoleculer } from '../lib/moleculer-peer.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
+import { startTcpFloor } from '../lib/tcp-floor.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
 import { IN_FLIGHT as CEILING_IN_FLIGHT } from './ceiling.ts';
 import { IN_FLIGHT as MOLECULER_IN_FLIGHT } from './moleculer.ts';
@@ -26,8 +27,8 @@ export async function startGatewayCluster() {
 }
 
 export async function run(seconds: number): Promise<Record<string, number>> {
-  const subjects = await startTogether([startGatewayCluster, () => startCeiling(2), startMoleculer] as const);
-  const [cluster, ceiling, peer] = subjects;
+  const subjects = await startTogether([startGatewayCluster, () => startCeiling(2), startMoleculer, startTcpFloor] as const);
+  const [cluster, ceiling, peer, tcp] = subjects;
   try {
     let n = 0;
     const koala = () => {
@@ -41,6 +42,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       await warm(call, 2000);
       await warm(call, 10_000, inFlight);
     }
+    await warm(tcp.call, 2000);
 
     // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in slices.
     // Latency in 9 short slices each: on a shared machine the time a wake-up takes drifts within
@@ -50,10 +52,12 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const rounds = seconds >= 1 ? 3 : 1;
     // At least 250 ms a slice: a smoke run's few calls must still span more than one GC pause.
     const slice = Math.max(250, (seconds * 1000) / 3 / rounds);
-    const latency = { koala: [] as number[], ceiling: [] as number[] };
+    // The TCP floor too: how much of the tail the kernel and the VM's wake-ups make by themselves.
+    const latency = { koala: [] as number[], ceiling: [] as number[], tcp: [] as number[] };
     await interleaved(latencyRounds, {
       koala: () => sampleLatency(koala, latencySlice, latency.koala),
       ceiling: () => sampleLatency(bare, latencySlice, latency.ceiling),
+      tcp: () => sampleLatency(tcp.call, latencySlice, latency.tcp),
     });
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[], moleculer: [] as Throughput[] };
     await interleaved(rounds, {
@@ -64,6 +68,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
 
     const k = summarise(latency.koala);
     const c = summarise(latency.ceiling);
+    const floor = summarise(latency.tcp);
     const callsPerSec = perSecond(rate.koala);
     const ceilingPerSec = perSecond(rate.ceiling);
     const moleculerPerSec = perSecond(rate.moleculer);
@@ -73,6 +78,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       callsPerSec,
       ceilingP50Us: c.p50,
       ceilingP99Us: c.p99,
+      tcpP50Us: floor.p50,
+      tcpP99Us: floor.p99,
       ceilingMsgsPerSec: ceilingPerSec,
       moleculerCallsPerSec: moleculerPerSec,
       p50VsCeiling: ratio(k.p50, c.p50),
@@ -80,6 +87,6 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       callsVsMoleculer: pairedRatio(rate.koala, rate.moleculer),
     };
   } finally {
-    await closeAll([cluster, ceiling, peer]);
+    await closeAll([cluster, ceiling, peer, tcp]);
   }
 }
