@@ -8,7 +8,7 @@ import { FrameWriter, NO_HEADERS, RAW, readFrame, type DecodedEnvelope } from '.
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
 import { decodeArguments, decodeValue, encodeValue, methodCodec, valueCodec } from '../src/runtime/wire/value-codec.ts';
-import { longSize, RepeatedStringWriter, writeLong, writeString, type Utf8Buffer } from '../src/runtime/wire/avro-binary.ts';
+import { longSize, Reader, RepeatedStringWriter, ShortStrings, writeLong, writeString, type Utf8Buffer } from '../src/runtime/wire/avro-binary.ts';
 
 const SAMPLES: Record<string, unknown[]> = {
   null: [null],
@@ -311,4 +311,27 @@ test('a call whose fields after its key repeat the last call’s is written and 
     again.forwardCall('REQUEST', env.id, env[RAW]!, env.deadline, env.epoch);
     t.deepEqual(again.take(), expected[i], `call ${i}: forwarded`);
   });
+});
+
+test('short keys read through the table of known strings are the strings written, whatever shares a slot', (t) => {
+  const table = new ShortStrings();
+  // More keys than the table has slots, so that slots are shared and keys replace each other; 1 to 8 bytes, ASCII and not.
+  const keysWritten = Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? `é${i % 100}` : `k${i}`.slice(0, 1 + (i % 8))));
+  const buf = Buffer.alloc(16);
+  for (let round = 0; round < 3; round++) {
+    for (const key of keysWritten) {
+      const n = buf.write(key, 2);
+      const read = table.read(buf, 2, n);
+      if (/^[\x00-\x7f]*$/.test(key)) t.is(read, key);
+      else t.is(read, undefined, 'non-ASCII bytes are left to the general path');
+    }
+  }
+  // Through the reader, as a call's key.
+  const frame = Buffer.alloc(64) as Utf8Buffer;
+  for (const key of ['7', '42', 'player-9', 'é', 'a-longer-key-than-eight', '']) {
+    const end = writeString(frame, 0, key);
+    const r = new Reader(frame.subarray(0, end));
+    t.is(r.known(table), key);
+    t.is(r.pos, end);
+  }
 });

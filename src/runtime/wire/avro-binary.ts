@@ -232,6 +232,52 @@ export class RepeatedString {
 
 
 /**
+ * Short ASCII strings read before (1 to 8 bytes), in a direct-mapped table by their bytes: a call's
+ * actor key is one of the keys of the actors a process serves or calls, and the same string object
+ * each time costs far less than a new one. A new string is hashed again when it is looked up (in the
+ * activation table, the router's positions) and its characters compared with the key stored there;
+ * the one from this table has its hash already, and is the very object stored there when the actor
+ * was first met, so the lookup compares pointers. With more keys than slots, a key read finds
+ * another in its slot and is made anew (as without the table), replacing it.
+ */
+export class ShortStrings {
+  readonly #low = new Int32Array(SHORT_SLOTS);
+  readonly #high = new Int32Array(SHORT_SLOTS);
+  readonly #lengths = new Uint8Array(SHORT_SLOTS);
+  readonly #strings: string[] = new Array<string>(SHORT_SLOTS).fill('');
+
+  /** `buf[start, start + n)` (n ≤ 8) as a string, if it is ASCII; else undefined. */
+  read(buf: Buffer, start: number, n: number): string | undefined {
+    let low = 0;
+    let high = 0;
+    let ascii = 0;
+    for (let i = 0; i < n; i++) {
+      const c = buf[start + i]!;
+      ascii |= c;
+      if (i < 4) low |= c << (8 * i);
+      else high |= c << (8 * (i - 4));
+    }
+    if (ascii >= 0x80) return undefined;
+    // MurmurHash3's finaliser: every bit of the key moves the slot's bits.
+    let h = Math.imul(low, 0x9e3779b1) ^ high ^ n;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    const slot = (h ^ (h >>> 16)) >>> (32 - SHORT_SLOT_BITS);
+    if (this.#low[slot] === low && this.#high[slot] === high && this.#lengths[slot] === n) return this.#strings[slot];
+    const value = n <= 4 ? shortAscii(buf, start, n)! : (buf as Utf8Buffer).utf8Slice(start, start + n);
+    this.#low[slot] = low;
+    this.#high[slot] = high;
+    this.#lengths[slot] = n;
+    this.#strings[slot] = value;
+    return value;
+  }
+}
+
+/** A ShortStrings table has 2^SHORT_SLOT_BITS slots (~20 kB). */
+const SHORT_SLOT_BITS = 10;
+const SHORT_SLOTS = 1 << SHORT_SLOT_BITS;
+
+/**
  * `buf[start, start + n)` as a string if it is 1 to 4 ASCII bytes (short actor keys: `7`, `42`),
  * else undefined. `String.fromCharCode` costs a tenth of `utf8Slice`'s native call for these; from
  * about 8 bytes on, the native call is cheaper.
@@ -373,6 +419,15 @@ export class Reader {
     const start = this.pos;
     this.pos += n;
     return (n <= 4 ? shortAscii(this.buf, start, n) : undefined) ?? this.buf.utf8Slice(start, this.pos);
+  }
+
+  /** A string that is often one of a few thousand short ones read before (actor keys: see ShortStrings). */
+  known(cache: ShortStrings): string {
+    const n = this.#length('string');
+    if (n === 0) return '';
+    const start = this.pos;
+    this.pos += n;
+    return (n <= 8 ? cache.read(this.buf, start, n) : undefined) ?? this.buf.utf8Slice(start, this.pos);
   }
 
   /** A string that usually repeats the previous one read with the same `cache`. */

@@ -9,7 +9,7 @@
 // Decoded payloads are views of the frame, not copies: what keeps one beyond the call it came
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
-import { copyBytes, longSize, NO_HEADERS, Reader, RememberedBytes, RepeatedMap, RepeatedString, RepeatedStringWriter, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
+import { copyBytes, longSize, NO_HEADERS, Reader, RememberedBytes, RepeatedMap, RepeatedString, RepeatedStringWriter, ShortStrings, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
 
@@ -348,6 +348,8 @@ const methodNames = new RepeatedString();
 // The calls of one turn's fan-out share their chain and their `koala-path` header.
 const chains = new RepeatedString();
 const headerMaps = new RepeatedMap();
+// Actor keys: one of the keys of the actors this process serves or calls, mostly.
+const keys = new ShortStrings();
 
 /**
  * A call's fields after its key (method, chain, deadline, epoch, headers) as last read, with their
@@ -477,7 +479,7 @@ function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope
   const id = r.long();
   const routeStart = r.pos;
   const iface = r.repeated(ifaceNames);
-  const key = r.string();
+  const key = r.known(keys);
   const afterKey = r.pos;
   let method: string, chain: string, deadline: number, epoch: number, headers: Record<string, string>, routeEnd: number, tailStart: number;
   if (tails.bytes.matches(r.view, afterKey, r.end)) {
