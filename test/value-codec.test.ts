@@ -8,7 +8,7 @@ import { FrameWriter, NO_HEADERS, RAW, readFrame, type DecodedEnvelope } from '.
 import { decodeArgs, encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { envelopeType } from '../src/runtime/wire/schemas.ts';
 import { decodeArguments, decodeValue, encodeValue, methodCodec, valueCodec } from '../src/runtime/wire/value-codec.ts';
-import { longSize, Reader, RepeatedStringWriter, ShortStrings, writeLong, writeString, type Utf8Buffer } from '../src/runtime/wire/avro-binary.ts';
+import { longSize, Reader, RepeatedString, RepeatedStringWriter, ShortStrings, writeLong, writeString, type Utf8Buffer } from '../src/runtime/wire/avro-binary.ts';
 
 const SAMPLES: Record<string, unknown[]> = {
   null: [null],
@@ -334,4 +334,17 @@ test('short keys read through the table of known strings are the strings written
     t.is(r.known(table), key);
     t.is(r.pos, end);
   }
+});
+
+test('a string read again through its RepeatedString is the string written, for every length and after every change', (t) => {
+  const cache = new RepeatedString();
+  const written = Array.from({ length: 18 }, (_, i) => 'abcdefghijklmnopq'.slice(0, i)).flatMap((s) => [s, s, `${s}é`, s]);
+  written.push('x'.repeat(100), 'x'.repeat(100), 'IBench', 'IBench', 'IBenci');
+  const frame = Buffer.alloc(8192) as Utf8Buffer;
+  let end = 1; // at an odd offset
+  for (const s of written) end = writeString(frame, end, s);
+  const r = new Reader(frame.subarray(0, end));
+  r.pos = 1;
+  for (const s of written) t.is(r.repeated(cache), s);
+  t.is(r.pos, end);
 });

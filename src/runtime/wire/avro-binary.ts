@@ -209,27 +209,36 @@ export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint
  * costs less than creating a string, and creates no garbage.
  */
 export class RepeatedString {
-  readonly #bytes = Buffer.alloc(64);
+  /** The last string's bytes, when 4 to 64 long: compared a word at a time. */
+  readonly #bytes = new RememberedBytes();
+  /** Shorter ones (1 to 3 bytes) as one number. */
+  #short = -1;
   #length = -1;
   #value = '';
 
-  read(buf: Utf8Buffer, start: number, n: number): string {
+  read(buf: Utf8Buffer, view: DataView, start: number, n: number): string {
     if (n === this.#length) {
-      const bytes = this.#bytes;
-      let i = 0;
-      while (i < n && bytes[i] === buf[start + i]) i++;
-      if (i === n) return this.#value;
+      if (n >= 4 ? this.#bytes.matches(view, start, start + n) : shortWord(buf, start, n) === this.#short) return this.#value;
     }
     const value = buf.utf8Slice(start, start + n);
-    if (n <= 64) {
-      buf.copy(this.#bytes, 0, start, start + n);
+    if (n < 4) {
+      this.#short = shortWord(buf, start, n);
       this.#length = n;
       this.#value = value;
-    }
+    } else if (this.#bytes.remember(view, start, start + n)) {
+      this.#length = n;
+      this.#value = value;
+    } else this.#length = -1;
     return value;
   }
 }
 
+/** 1 to 3 bytes as one number. */
+function shortWord(buf: Buffer, start: number, n: number): number {
+  let w = 0;
+  for (let i = 0; i < n; i++) w |= buf[start + i]! << (8 * i);
+  return w;
+}
 
 /**
  * Short ASCII strings read before (1 to 8 bytes), in a direct-mapped table by their bytes: a call's
@@ -436,7 +445,7 @@ export class Reader {
     if (n === 0) return '';
     const start = this.pos;
     this.pos += n;
-    return cache.read(this.buf, start, n);
+    return cache.read(this.buf, this.view, start, n);
   }
 
   bytes(): Buffer {
