@@ -8,14 +8,13 @@
 // kernel kills it if the test process dies (a crash, ava's timeout, SIGKILL); a process 'exit'
 // handler kills what is still running and removes temp dirs when the test process exits normally.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { freePorts } from '../../src/runtime/util/free-port.ts';
 import { stopChild, sweepOrphanDirs } from './orphans.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -327,42 +326,6 @@ async function findLeader(agents: ConsulAgent[], timeoutMs: number): Promise<Con
     if (Date.now() > deadline) throw new Error(`no agreed, running Consul leader within ${timeoutMs} ms (agents name: ${last})`);
     await sleep(50);
   }
-}
-
-/**
- * `count` ports free on `host` right now (all held at once, so distinct); those at `udpToo`
- * indexes are free for UDP as well (Serf gossips over TCP and UDP on the same port).
- */
-async function freePorts(host: string, count: number, udpToo: number[] = []): Promise<number[]> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const servers: Server[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const server = createServer();
-        servers.push(server);
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host, port: 0, exclusive: true }, () => resolve());
-        });
-      }
-      const ports = servers.map((s) => (s.address() as { port: number }).port);
-      if ((await Promise.all(udpToo.map((i) => udpFree(host, ports[i]!)))).every(Boolean)) return ports;
-    } finally {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
-    }
-  }
-  throw new Error(`could not find ${count} free ports on ${host}`);
-}
-
-function udpFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    socket.once('error', () => {
-      socket.close();
-      resolve(false);
-    });
-    socket.bind({ address: host, port, exclusive: true }, () => socket.close(() => resolve(true)));
-  });
 }
 
 let aliasesChecked: Promise<boolean> | undefined;

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runChild, type ChildBase } from '../process/child.ts';
-import { freePort } from '../util/free-port.ts';
+import { freePorts } from '../util/free-port.ts';
 import { findConsul } from './binary.ts';
 
 export interface ConsulChildConfig extends ChildBase {
@@ -17,49 +17,74 @@ export interface ConsulChildConfig extends ChildBase {
 
 const READY_TIMEOUT_MS = 15_000;
 
+/** How many times the agent is started with fresh ports if it exits during start-up (another process took a port first). */
+const START_ATTEMPTS = 3;
+
 runChild<ConsulChildConfig>(async ({ config, log, ready, onStop }) => {
   const binary = findConsul();
   const dataDir = join(config.root, '.koala', 'consul');
   await mkdir(dataDir, { recursive: true });
-  const http = config.httpPort ?? (await freePort(config.host));
-  const [serfLan, serfWan, server] = [await freePort(config.host), await freePort(config.host), await freePort(config.host)];
-  const agent = execa(
-    binary,
-    [
-      'agent',
-      '-dev',
-      `-node=koala-${config.cluster}`,
-      `-bind=${config.host}`,
-      `-client=${config.host}`,
-      `-http-port=${http}`,
-      '-dns-port=-1',
-      '-grpc-port=-1',
-      `-serf-lan-port=${serfLan}`,
-      `-serf-wan-port=${serfWan}`,
-      `-server-port=${server}`,
-      `-log-level=${config.logLevel === 'debug' ? 'debug' : 'warn'}`,
-    ],
-    { cwd: dataDir, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false, cleanup: true },
-  );
-  const exited = agent.then((r) => r);
-  onStop(async () => {
-    agent.kill('SIGTERM');
-    const timer = setTimeout(() => agent.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  });
-  void exited.then((r) => {
-    log.error(`consul agent exited (${r.signal ?? `code ${r.exitCode}`})`);
-    process.exit(1);
-  });
-  const url = `http://${config.host}:${http}`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const leader = await fetch(`${url}/v1/status/leader`).then((r) => r.json() as Promise<string>, () => '');
-    if (leader) break;
-    if (Date.now() > deadline) throw new Error(`consul agent (${binary}) elected no leader within ${READY_TIMEOUT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 1; ; attempt++) {
+    // The ports are free when picked, not when Consul binds them: an agent that exits during
+    // start-up is started again on other ports (unless its HTTP port was given: a restart keeps it).
+    const [http, serfLan, serfWan, server] = await freePorts(config.host, 4, [1, 2]);
+    const httpPort = config.httpPort ?? http!;
+    const agent = execa(
+      binary,
+      [
+        'agent',
+        '-dev',
+        `-node=koala-${config.cluster}`,
+        `-bind=${config.host}`,
+        `-client=${config.host}`,
+        `-http-port=${httpPort}`,
+        '-dns-port=-1',
+        '-grpc-port=-1',
+        `-serf-lan-port=${serfLan}`,
+        `-serf-wan-port=${serfWan}`,
+        `-server-port=${server}`,
+        `-log-level=${config.logLevel === 'debug' ? 'debug' : 'warn'}`,
+      ],
+      { cwd: dataDir, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false, cleanup: true },
+    );
+    let running = true;
+    const exited = agent.then((r) => {
+      running = false;
+      return r;
+    });
+    const stop = async () => {
+      agent.kill('SIGTERM');
+      const timer = setTimeout(() => agent.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    };
+    const url = `http://${config.host}:${httpPort}`;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let leader = '';
+    while (!leader && running) {
+      leader = await fetch(`${url}/v1/status/leader`).then((r) => r.json() as Promise<string>, () => '');
+      if (leader || !running) break;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`consul agent (${binary}) elected no leader within ${READY_TIMEOUT_MS / 1000} s`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!running) {
+      const r = await exited;
+      if (attempt < START_ATTEMPTS && config.httpPort === undefined) {
+        log.warn(`consul agent exited during start-up (${r.signal ?? `code ${r.exitCode}`}); starting it again on other ports`);
+        continue;
+      }
+      throw new Error(`consul agent (${binary}) exited during start-up (${r.signal ?? `code ${r.exitCode}`}); see its output above`);
+    }
+    onStop(stop);
+    void exited.then((r) => {
+      log.error(`consul agent exited (${r.signal ?? `code ${r.exitCode}`})`);
+      process.exit(1);
+    });
+    log.info(`consul dev agent ${binary} ready at ${url}`);
+    ready(`${config.host}:${httpPort}`);
+    return;
   }
-  log.info(`consul dev agent ${binary} ready at ${url}`);
-  ready(`${config.host}:${http}`);
 });
