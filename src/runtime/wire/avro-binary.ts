@@ -95,12 +95,13 @@ export function writeString(buf: Utf8Buffer, pos: number, s: string): number {
 const MAX_REMEMBERED = 64;
 
 /**
- * Bytes written before, kept to be written again as 32-bit words: a store per four bytes, where a
- * byte loop made one per byte, each with its bounds check. From 4 to MAX_REMEMBERED bytes.
+ * Bytes written before (1 to MAX_REMEMBERED), kept to be written again or recognised: from 4 bytes
+ * on as 32-bit words, a store or a comparison per four bytes where a byte loop made one per byte,
+ * each with its bounds check; fewer than 4 as one number, byte by byte.
  */
 export class RememberedBytes {
   readonly #words = new Int32Array(MAX_REMEMBERED / 4);
-  /** The last four bytes (the words before them may overlap them). */
+  /** The last four bytes (the words before them may overlap them), or all of them when fewer. */
   #lastWord = 0;
   /** 0: nothing remembered. */
   #size = 0;
@@ -109,16 +110,26 @@ export class RememberedBytes {
     return this.#size;
   }
 
-  /** Remembers `[start, end)` of `view`'s buffer; false (and nothing remembered) if it is too short or too long. */
+  forget(): void {
+    this.#size = 0;
+  }
+
+  /** Remembers `[start, end)` of `view`'s buffer; false (and nothing remembered) if it is empty or too long. */
   remember(view: DataView, start: number, end: number): boolean {
     const n = end - start;
-    if (n < 4 || n > MAX_REMEMBERED) {
-      this.#size = 0;
+    if (n < 1 || n > MAX_REMEMBERED) {
+      this.forget();
       return false;
     }
-    const words = this.#words;
-    for (let i = 0; i + 4 < n; i += 4) words[i >> 2] = view.getInt32(start + i, true);
-    this.#lastWord = view.getInt32(end - 4, true);
+    if (n < 4) {
+      let w = 0;
+      for (let i = 0; i < n; i++) w |= view.getUint8(start + i) << (8 * i);
+      this.#lastWord = w;
+    } else {
+      const words = this.#words;
+      for (let i = 0; i + 4 < n; i += 4) words[i >> 2] = view.getInt32(start + i, true);
+      this.#lastWord = view.getInt32(end - 4, true);
+    }
     this.#size = n;
     return true;
   }
@@ -127,6 +138,10 @@ export class RememberedBytes {
   matches(view: DataView, pos: number, end: number): boolean {
     const n = this.#size;
     if (n === 0 || pos + n > end) return false;
+    if (n < 4) {
+      for (let i = 0; i < n; i++) if (view.getUint8(pos + i) !== ((this.#lastWord >>> (8 * i)) & 0xff)) return false;
+      return true;
+    }
     const words = this.#words;
     for (let i = 0; i + 4 < n; i += 4) if (view.getInt32(pos + i, true) !== words[i >> 2]) return false;
     return view.getInt32(pos + n - 4, true) === this.#lastWord;
@@ -135,6 +150,10 @@ export class RememberedBytes {
   /** Writes the remembered bytes at `pos` (there must be room); returns the position after them. */
   write(view: DataView, pos: number): number {
     const n = this.#size;
+    if (n < 4) {
+      for (let i = 0; i < n; i++) view.setUint8(pos + i, this.#lastWord >>> (8 * i));
+      return pos + n;
+    }
     const words = this.#words;
     for (let i = 0; i + 4 < n; i += 4) view.setInt32(pos + i, words[i >> 2]!, true);
     view.setInt32(pos + n - 4, this.#lastWord, true);
@@ -149,36 +168,15 @@ export class RememberedBytes {
  */
 export class RepeatedStringWriter {
   #last: string | undefined;
-  /** Encodings of 4 bytes or more. */
   readonly #bytes = new RememberedBytes();
-  /** Shorter ones: at most 3 bytes. */
-  #short = 0;
-  #shortSize = 0;
 
   write(buf: Utf8Buffer, view: DataView, pos: number, s: string): number {
-    if (s === this.#last) {
-      if (this.#shortSize === 0) return this.#bytes.write(view, pos);
-      const n = this.#shortSize;
-      const w = this.#short;
-      for (let i = 0; i < n; i++) buf[pos + i] = (w >>> (8 * i)) & 0xff;
-      return pos + n;
-    }
+    if (s === this.#last) return this.#bytes.write(view, pos);
     const end = writeString(buf, pos, s);
-    const n = end - pos;
-    if (n < 4) {
-      let w = 0;
-      for (let i = 0; i < n; i++) w |= buf[pos + i]! << (8 * i);
-      this.#short = w;
-      this.#shortSize = n;
-      this.#last = s;
-    } else if (this.#bytes.remember(view, pos, end)) {
-      this.#shortSize = 0;
-      this.#last = s;
-    } else this.#last = undefined;
+    this.#last = this.#bytes.remember(view, pos, end) ? s : undefined;
     return end;
   }
 }
-
 
 export function writeBytes(buf: Buffer, pos: number, b: Uint8Array): number {
   pos = writeLong(buf, pos, b.length);
@@ -209,35 +207,15 @@ export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint
  * costs less than creating a string, and creates no garbage.
  */
 export class RepeatedString {
-  /** The last string's bytes, when 4 to 64 long: compared a word at a time. */
   readonly #bytes = new RememberedBytes();
-  /** Shorter ones (1 to 3 bytes) as one number. */
-  #short = -1;
-  #length = -1;
   #value = '';
 
   read(buf: Utf8Buffer, view: DataView, start: number, n: number): string {
-    if (n === this.#length) {
-      if (n >= 4 ? this.#bytes.matches(view, start, start + n) : shortWord(buf, start, n) === this.#short) return this.#value;
-    }
+    if (n === this.#bytes.size && this.#bytes.matches(view, start, start + n)) return this.#value;
     const value = buf.utf8Slice(start, start + n);
-    if (n < 4) {
-      this.#short = shortWord(buf, start, n);
-      this.#length = n;
-      this.#value = value;
-    } else if (this.#bytes.remember(view, start, start + n)) {
-      this.#length = n;
-      this.#value = value;
-    } else this.#length = -1;
+    if (this.#bytes.remember(view, start, start + n)) this.#value = value;
     return value;
   }
-}
-
-/** 1 to 3 bytes as one number. */
-function shortWord(buf: Buffer, start: number, n: number): number {
-  let w = 0;
-  for (let i = 0; i < n; i++) w |= buf[start + i]! << (8 * i);
-  return w;
 }
 
 /**

@@ -94,6 +94,40 @@ function kindIndex(kind: EnvelopeKind): number {
   return i;
 }
 
+/**
+ * A call's fields after its key (method, chain, deadline, epoch, headers) as last written or read,
+ * with their bytes. The calls of a fan-out repeat them all (one turn's chain and headers, its
+ * deadline as a budget counted from one clock reading): the writer then copies ~20 bytes as words
+ * instead of writing five fields, and the reader compares them instead of reading five fields.
+ */
+class TailCache {
+  readonly bytes = new RememberedBytes();
+  method = '';
+  chain = '';
+  deadline = 0;
+  epoch = 0;
+  headers: Record<string, string> = NO_HEADERS;
+  /** Where the chain ends and the headers start, from the start of the bytes (kept by the reader). */
+  chainEnd = 0;
+  headersStart = 0;
+
+  /** Whether these are the fields remembered (with their bytes). */
+  holds(method: string, chain: string, deadline: number, epoch: number, headers: Record<string, string>): boolean {
+    return this.bytes.size > 0 && method === this.method && chain === this.chain && deadline === this.deadline && epoch === this.epoch && headers === this.headers;
+  }
+
+  /** Remembers the fields and their bytes `[start, end)` of `view`'s buffer; false (nothing remembered) if they are too long. */
+  remember(view: DataView, start: number, end: number, method: string, chain: string, deadline: number, epoch: number, headers: Record<string, string>): boolean {
+    if (!this.bytes.remember(view, start, end)) return false;
+    this.method = method;
+    this.chain = chain;
+    this.deadline = deadline;
+    this.epoch = epoch;
+    this.headers = headers;
+    return true;
+  }
+}
+
 export class FrameWriter {
   #buf = Buffer.allocUnsafe(INITIAL_SIZE) as Utf8Buffer;
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.length);
@@ -104,15 +138,8 @@ export class FrameWriter {
   readonly #ifaces = new RepeatedStringWriter();
   readonly #methods = new RepeatedStringWriter();
   readonly #chains = new RepeatedStringWriter();
-  // A call's fields after its key (method, chain, deadline, epoch, headers), as last written: the
-  // calls of a fan-out repeat all of them (one turn's chain and headers, its deadline as a budget
-  // counted from one clock reading), so they are one copy of ~20 bytes (see #callHead).
-  #tailMethod: string | undefined;
-  #tailChain = '';
-  #tailDeadline = -1;
-  #tailEpoch = -1;
-  #tailHeaders: Record<string, string> | undefined;
-  readonly #tail = new RememberedBytes();
+  /** The last call written's fields after its key. */
+  readonly #tail = new TailCache();
   #pos = 0;
   #count = 0;
 
@@ -179,13 +206,11 @@ export class FrameWriter {
     const view = this.#view;
     pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
-    if (f.method === this.#tailMethod && f.chain === this.#tailChain && deadline === this.#tailDeadline && epoch === this.#tailEpoch && f.headers === this.#tailHeaders) {
-      return this.#tail.write(view, pos);
-    }
+    if (this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers)) return this.#tail.bytes.write(view, pos);
     return this.#writeTail(pos, f, deadline, epoch);
   }
 
-  /** Writes a call's fields after its key, and remembers them for the next call (see #tailMethod). */
+  /** Writes a call's fields after its key, and remembers them for the next call (TailCache). */
   #writeTail(start: number, f: CallFields, deadline: number, epoch: number): number {
     const buf = this.#buf;
     const view = this.#view;
@@ -196,13 +221,8 @@ export class FrameWriter {
     pos = this.#writeHeaders(pos, f.headers);
     // Only headers that cannot change (none, or frozen ones: #writeHeaders caches those) may be copied as bytes later.
     const unchanging = f.headers === NO_HEADERS || f.headers === this.#lastHeaders;
-    if (unchanging && this.#tail.remember(view, start, pos)) {
-      this.#tailMethod = f.method;
-      this.#tailChain = f.chain;
-      this.#tailDeadline = deadline;
-      this.#tailEpoch = epoch;
-      this.#tailHeaders = f.headers;
-    } else this.#tailMethod = undefined;
+    if (unchanging) this.#tail.remember(view, start, pos, f.method, f.chain, deadline, epoch, f.headers);
+    else this.#tail.bytes.forget();
     return pos;
   }
 
@@ -351,22 +371,7 @@ const headerMaps = new RepeatedMap();
 // Actor keys: one of the keys of the actors this process serves or calls, mostly.
 const keys = new ShortStrings();
 
-/**
- * A call's fields after its key (method, chain, deadline, epoch, headers) as last read, with their
- * bytes: the calls of a fan-out repeat them all (see FrameWriter's #tailMethod), and then one
- * comparison of ~20 bytes, word by word, stands for reading five fields.
- */
-class TailCache {
-  readonly bytes = new RememberedBytes();
-  method = '';
-  chain = '';
-  deadline = 0;
-  epoch = 0;
-  headers: Record<string, string> = NO_HEADERS;
-  /** Where the chain ends and the headers start, from the start of these bytes. */
-  chainEnd = 0;
-  headersStart = 0;
-}
+// The last call read's fields after its key (see TailCache).
 const tails = new TailCache();
 
 // ---- reading ---------------------------------------------------------------------------------
@@ -500,12 +505,7 @@ function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope
     epoch = r.long();
     tailStart = r.pos;
     headers = r.headers(headerMaps);
-    if (tails.bytes.remember(r.view, afterKey, r.pos)) {
-      tails.method = method;
-      tails.chain = chain;
-      tails.deadline = deadline;
-      tails.epoch = epoch;
-      tails.headers = headers;
+    if (tails.remember(r.view, afterKey, r.pos, method, chain, deadline, epoch, headers)) {
       tails.chainEnd = routeEnd - afterKey;
       tails.headersStart = tailStart - afterKey;
     }
