@@ -59,24 +59,19 @@ runChild<ConsulChildConfig>(async ({ config, log, ready, onStop }) => {
       clearTimeout(timer);
     };
     const url = `http://${config.host}:${httpPort}`;
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let leader = '';
-    while (!leader && running) {
-      leader = await fetch(`${url}/v1/status/leader`).then((r) => r.json() as Promise<string>, () => '');
-      if (leader || !running) break;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`consul agent (${binary}) elected no leader within ${READY_TIMEOUT_MS / 1000} s`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    const outcome = await leaderOrExit(url, () => running);
+    if (outcome === 'timeout') {
+      await stop();
+      throw new Error(`consul agent (${binary}) elected no leader within ${READY_TIMEOUT_MS / 1000} s`);
     }
-    if (!running) {
+    if (outcome === 'exited') {
       const r = await exited;
+      const how = r.signal ?? `code ${r.exitCode}`;
       if (attempt < START_ATTEMPTS && config.httpPort === undefined) {
-        log.warn(`consul agent exited during start-up (${r.signal ?? `code ${r.exitCode}`}); starting it again on other ports`);
+        log.warn(`consul agent exited during start-up (${how}); starting it again on other ports`);
         continue;
       }
-      throw new Error(`consul agent (${binary}) exited during start-up (${r.signal ?? `code ${r.exitCode}`}); see its output above`);
+      throw new Error(`consul agent (${binary}) exited during start-up (${how}); see its output above`);
     }
     onStop(stop);
     void exited.then((r) => {
@@ -88,3 +83,15 @@ runChild<ConsulChildConfig>(async ({ config, log, ready, onStop }) => {
     return;
   }
 });
+
+/** Polls the agent until it has a leader, has exited, or READY_TIMEOUT_MS have passed. */
+async function leaderOrExit(url: string, running: () => boolean): Promise<'leader' | 'exited' | 'timeout'> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (!running()) return 'exited';
+    const leader = await fetch(`${url}/v1/status/leader`).then((r) => r.json() as Promise<string>, () => '');
+    if (leader) return 'leader';
+    if (Date.now() > deadline) return 'timeout';
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

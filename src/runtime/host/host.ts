@@ -132,7 +132,7 @@ export class Host {
   readonly #opts: HostOptions;
   readonly #served = new Map<string, Served>();
   // The last interface looked up in #served: calls come in runs of one interface, and a comparison
-  // costs less than a lookup (a hash lookup was ~1.5 % of a host-to-host call).
+  // costs less than a lookup (~60 of ~9 400 instructions per host-to-host call, by callgrind).
   #lastServedName = '';
   #lastServed: Served | undefined;
   readonly #activations = new ActivationTable();

@@ -1,14 +1,15 @@
 // Clock readings shared by many calls. A frame of a thousand calls is handled in one synchronous
 // pass, and a turn that fans out makes a thousand calls in one task; reading the system clock once
-// for them, instead of once or more per call, is a measurable part of a call's cost (~50 ns a
+// for them, instead of once or more per call, is a measurable part of a call's cost (~60 ns a
 // reading on the reference machine, a call being ~1 µs).
 //
 // A shared reading (`lastReading`) is earlier than the time now by however long the task has run
 // since it was taken. So it serves only where that is accounted for: a lease check (far below the
 // fencing margin), the arrival time of a frame's calls (their budgets count from it, the wire
 // reading one when a frame comes in), activity stamps, and decisions that it can only make more
-// lenient (a deadline that a caller's comes before: Host). A call's own budget is always counted
-// from a fresh reading (`clockNow`).
+// lenient (a deadline that a caller's comes before: Host), or early by a negligible part (a budget
+// of seconds: Host's LONG_BUDGET_MS). A shorter budget of a call's own is counted from a fresh
+// reading (`clockNow`).
 
 let taskNow = 0;
 const forgetTaskTime = (): void => {
