@@ -5,19 +5,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeadlineTimer } from '../src/runtime/util/deadline-timer.ts';
 
 test('fires at the earliest deadline, also one told of after a later one', async (t) => {
-  const sweeps: number[] = [];
+  const start = Date.now();
+  const due = start + 40;
+  let sweeps = 0;
+  let sweptAt: number | undefined;
   const timer = new DeadlineTimer((now) => {
-    sweeps.push(now);
+    sweeps++;
+    if (now < due) return due; // a timer may fire a millisecond early by the wall clock: still ahead
+    sweptAt ??= now;
     return Infinity;
   });
-  const start = Date.now();
   timer.expect(start + 5_000);
-  timer.expect(start + 40);
+  timer.expect(due);
   timer.expect(start + 2_000);
   await sleep(400);
   timer.stop();
-  t.is(sweeps.length, 1, 'one sweep, for the 40 ms deadline; none for the later ones (the sweep reported nothing left)');
-  t.true(sweeps[0]! >= start + 40, 'not before the deadline');
+  t.not(sweptAt, undefined, 'the 40 ms deadline was swept');
+  t.true(sweeps <= 2, `one sweep for it (two if the timer ran early), none for the later ones: ${sweeps}`);
 });
 
 test('arms itself again for the earliest deadline the sweep reports', async (t) => {

@@ -64,7 +64,7 @@ export abstract class AnswerHandler implements PendingRequest {
 }
 
 /** Adapts a Promise's resolve/reject to an AnswerHandler. */
-export class Settle extends AnswerHandler {
+class Settle extends AnswerHandler {
   readonly #resolve: (env: DecodedEnvelope) => void;
   readonly #reject: (err: Error) => void;
 
