@@ -50,7 +50,7 @@ class StubSocket extends EventEmitter {
 
 function stubPeer(onRequest: (env: Any, peer: Any) => void, spans = false): { peer: Any; socket: StubSocket } {
   const socket = new StubSocket();
-  const peer = new Peer(socket, { node: 'stub', role: 'stub', cluster: 'bench' }, { onRequest, heartbeatMs: 0, spans });
+  const peer = new Peer(socket, { node: 'stub', role: 'stub', cluster: 'bench', version: 2 }, { onRequest, heartbeatMs: 0, spans });
   return { peer, socket };
 }
 

@@ -2,6 +2,8 @@
 // bad frames), the handshake, WireServer/connect/PeerPool, and RPC/services on top. Real sockets on
 // 127.0.0.1, no mocks.
 import test from 'ava';
+import { createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +11,7 @@ import { WebSocket } from 'ws';
 import { KoalaError, TimeoutError } from '../src/runtime/errors/errors.ts';
 import { defineInterface, type ActorImplementation } from '../src/runtime/interface/interface.ts';
 import { PeerPool, connect } from '../src/runtime/wire/connect.ts';
-import { BATCH_BYTES, BATCH_ENVELOPES, FrameWriter, readFrame } from '../src/runtime/wire/frame.ts';
+import { BATCH_BYTES, BATCH_ENVELOPES, FrameWriter, NO_HEADERS, RAW, readFrame, type DecodedEnvelope } from '../src/runtime/wire/frame.ts';
 import { Peer } from '../src/runtime/wire/peer.ts';
 import { acceptHandshake } from '../src/runtime/wire/handshake.ts';
 import { decodeArgs, encodeArgs, encodeError, encodeResult, methodOf, readAnswer } from '../src/runtime/wire/rpc.ts';
@@ -18,6 +20,7 @@ import { serviceProxy } from '../src/runtime/wire/service-client.ts';
 import { ServiceTable } from '../src/runtime/wire/services.ts';
 import {
   CLUSTER,
+  SECRET,
   delay,
   dial,
   envelope,
@@ -113,6 +116,96 @@ test('many envelopes share one frame and come back in order', (t) => {
   const frame = writer.take();
   t.is(frame.length, envs.reduce((n, e) => n + envelopeType.toBuffer(e).length, 0));
   t.deepEqual(readAll(frame), envs);
+});
+
+// ---- inherited calls (protocol version 2) ------------------------------------------------------
+
+/** The envelopes of a frame as avsc decodes them: what any Avro reader sees. */
+function avscAll(frame: Buffer): Envelope[] {
+  const out: Envelope[] = [];
+  for (let pos = 0; pos < frame.length; ) {
+    const { value, offset } = envelopeType.decode(frame, pos);
+    out.push(plain(value as Envelope));
+    pos = offset;
+  }
+  return out;
+}
+
+const fanOut = (overrides: Partial<Envelope> = {}): Envelope =>
+  envelope({ iface: 'IBench', method: 'ping', chain: 'q1w2.3', deadline: 5000, headers: NO_HEADERS, ...overrides });
+
+test('the calls of a fan-out inherit their fields from the call before them: kind, id, key and payload travel', (t) => {
+  const envs = [
+    fanOut({ id: 1, key: 't0', payload: Buffer.from([2]) }),
+    fanOut({ id: 2, key: 't1', payload: Buffer.from([4]) }),
+    envelope({ kind: 'RESPONSE', id: 7, iface: '', key: '', method: '', payload: Buffer.from('answer') }), // answers in between change nothing
+    fanOut({ id: 0, kind: 'ONEWAY', key: 't2', payload: Buffer.from([6]) }),
+    fanOut({ id: 3, key: 't3', method: 'other', payload: Buffer.from([8]) }), // another method: in full
+    fanOut({ id: 4, key: 't4', method: 'other', payload: Buffer.from([10]) }),
+  ];
+  const writer = new FrameWriter(true);
+  for (const env of envs) env.kind === 'RESPONSE' ? writer.writeAnswer('RESPONSE', env.id, env.payload) : writer.write(env);
+  const frame = writer.take();
+  t.deepEqual(readAll(frame), envs);
+  // Still a sequence of valid Avro envelopes; the inherited ones have their fields empty.
+  const seen = avscAll(frame);
+  t.deepEqual(seen.map((e) => [e.iface, e.method, e.chain, e.deadline]), [
+    ['IBench', 'ping', 'q1w2.3', 5000],
+    ['', '', '', 0],
+    ['', '', '', 0],
+    ['', '', '', 0],
+    ['IBench', 'other', 'q1w2.3', 5000],
+    ['', '', '', 0],
+  ]);
+  t.deepEqual(seen.map((e) => e.key), ['t0', 't1', '', 't2', 't3', 't4']);
+  // kind, id, empty iface, key, five empty fields, payload: 13 bytes for `ping(2)` to `t1`, 30 in full.
+  t.is(envelopeType.toBuffer({ ...seen[1]!, headers: {} }).length, 13);
+  t.is(envelopeType.toBuffer(envs[1]!).length, 30);
+  // Each inherited call leaves out its iface, method, chain, deadline (5000: 2 bytes), epoch and headers.
+  t.is(frame.length, frameOf(...envs).length - (17 + 17 + 18));
+});
+
+test('a call inherits only within its frame, after a call of the same fields, on a writer allowed to (a version-2 peer)', (t) => {
+  const first = avscAll;
+  const writer = new FrameWriter(true);
+  writer.write(fanOut({ id: 1, key: 'a' }));
+  first(writer.take());
+  writer.write(fanOut({ id: 2, key: 'b' }));
+  writer.write(fanOut({ id: 3, key: 'c' }));
+  t.deepEqual(first(writer.take()).map((e) => e.iface), ['IBench', ''], "a frame's first call is in full");
+  // After a MESSAGE, or a call forwarded as bytes, the next call is in full again.
+  const spans: DecodedEnvelope[] = [];
+  readFrame(frameOf(fanOut({ id: 9, key: 'fwd' })), (env) => spans.push(env), true);
+  writer.write(fanOut({ id: 4, key: 'd' }));
+  writer.forwardCall('REQUEST', 5, spans[0]![RAW]!, 5000, 0);
+  writer.write(fanOut({ id: 6, key: 'e' }));
+  writer.write(envelope({ kind: 'MESSAGE', id: 0, iface: 'IBench', method: 'ping', chain: 'q1w2.3', deadline: 5000, headers: NO_HEADERS }));
+  writer.write(fanOut({ id: 7, key: 'f' }));
+  const mixed = writer.take();
+  t.deepEqual(first(mixed).map((e) => e.iface), ['IBench', 'IBench', 'IBench', 'IBench', 'IBench']);
+  t.deepEqual(readAll(mixed).map((e) => e.key), ['d', 'fwd', 'e', '1', 'f']);
+  // Headers that may change (not frozen) are never inherited, nor is anything by a writer for a version-1 peer.
+  writer.write(fanOut({ id: 8, key: 'g', headers: { h: 'v' } }));
+  writer.write(fanOut({ id: 9, key: 'h', headers: { h: 'v' } }));
+  t.deepEqual(first(writer.take()).map((e) => e.iface), ['IBench', 'IBench']);
+  const v1 = new FrameWriter();
+  v1.write(fanOut({ id: 1, key: 'a' }));
+  v1.write(fanOut({ id: 2, key: 'b' }));
+  t.deepEqual(first(v1.take()).map((e) => e.iface), ['IBench', 'IBench']);
+});
+
+test('readFrame refuses an inherited call with nothing to inherit or with fields of its own; a call needs an iface', (t) => {
+  const lonely = Buffer.from([0 /* REQUEST */, 2 /* id 1 */, 0 /* iface "" */, 2, 0x6b /* key "k" */, 0, 0, 0, 0, 0, 0 /* payload */]);
+  t.throws(() => readAll(lonely), { message: /REQUEST with an empty iface inherits the fields of the call before it, but it is the frame's first call/ });
+  const full = envelopeType.toBuffer(fanOut({ id: 1, key: 'a' }));
+  const withMethod = Buffer.from([0, 4, 0, 2, 0x6b, 2, 0x6d /* method "m" */, 0, 0, 0, 0, 0]);
+  t.throws(() => readAll(Buffer.concat([full, withMethod])), { message: /must leave method, chain, deadline, epoch and headers empty/ });
+  t.is(readAll(Buffer.concat([full, lonely]))[1]!.method, 'ping');
+  // A MESSAGE (a client session's) may have an empty iface: it inherits nothing.
+  t.deepEqual(readAll(frameOf(envelope({ kind: 'MESSAGE', id: 0, iface: '', method: '' })))[0]!.iface, '');
+  const writer = new FrameWriter(true);
+  t.throws(() => writer.write(envelope({ iface: '' })), { message: /REQUEST needs an interface name/ });
+  t.is(writer.count, 0);
 });
 
 test('the writer grows past its initial 64 KiB, for one big envelope and for many small ones', (t) => {
@@ -216,7 +309,7 @@ test('request/response through WireServer and connect(), with identities on both
   t.regex(server.url, /^ws:\/\/127\.0\.0\.1:\d+$/);
   t.true(server.port > 0);
   const client = await dial(t, server.url);
-  t.deepEqual(client.remote, { node: 'server', role: 'test', cluster: CLUSTER });
+  t.deepEqual(client.remote, { node: 'server', role: 'test', cluster: CLUSTER, version: PROTOCOL_VERSION });
 
   const deadline = Date.now() + 5000;
   const answer = await client.request(outgoing({ iface: 'IPlayer', key: '7', method: 'echo', chain: 'ch', deadline, epoch: 42, headers: { h: 'v' }, payload: Buffer.from('hi') }));
@@ -239,7 +332,7 @@ test('request/response through WireServer and connect(), with identities on both
   t.is(client.inFlight, 0);
 
   t.is(accepted.length, 1);
-  t.deepEqual(accepted[0]!.remote, { node: 'client', role: 'test', cluster: CLUSTER });
+  t.deepEqual(accepted[0]!.remote, { node: 'client', role: 'test', cluster: CLUSTER, version: PROTOCOL_VERSION });
   t.is(server.peers.size, 1);
 });
 
@@ -478,6 +571,42 @@ test('a client speaking another protocol version gets REJECT and close code 4001
   t.regex(frames[1]!.message, new RegExp(`protocol version ${PROTOCOL_VERSION + 1} is not supported`));
   t.is(code, 4001);
   t.is(server.peers.size, 0);
+});
+
+test('a client speaking protocol version 1 is still accepted, and calls to it are never inherited', async (t) => {
+  const server = await listen(t);
+  const ws = new WebSocket(server.url, { perMessageDeflate: false });
+  t.teardown(() => ws.terminate());
+  const welcomed = new Promise<Handshake>((resolve) =>
+    ws.on('message', (data: Buffer) => {
+      const h = handshakeType.fromBuffer(data);
+      if (h.kind !== 'CHALLENGE') return resolve(h);
+      const nonce = Buffer.alloc(16, 1);
+      const proof = createHmac('sha256', SECRET).update('hello').update('\0').update(CLUSTER).update('\0').update(h.nonce).update(nonce).digest();
+      ws.send(handshakeType.toBuffer({ ...h, kind: 'HELLO', version: 1, node: 'old-client', role: 'client', nonce, proof }));
+    }),
+  );
+  t.is((await welcomed).kind, 'WELCOME');
+  await until(() => server.peers.size === 1);
+  t.is([...server.peers][0]!.remote.version, 1);
+  // A peer writes inherited calls only to a remote that speaks version 2.
+  const sentBy = async (version: number | undefined): Promise<string[]> => {
+    const socket = Object.assign(new EventEmitter(), {
+      sent: [] as Buffer[],
+      send: (frame: Buffer) => void socket.sent.push(frame),
+      close: () => void socket.emit('close', 1000, Buffer.alloc(0)),
+      terminate() {},
+    });
+    const peer = new Peer(socket as unknown as WebSocket, { node: 'n', role: 'host', cluster: CLUSTER, ...(version === undefined ? {} : { version }) }, { onRequest: () => {}, heartbeatMs: 0 });
+    const calls = ['a', 'b', 'c'].map((key) => peer.request(outgoing({ ...fanOut({ key }), deadline: 0 })).catch(() => undefined));
+    await delay(5);
+    peer.close();
+    await Promise.all(calls);
+    return avscAll(socket.sent[0]!).map((e) => e.iface);
+  };
+  t.deepEqual(await sentBy(2), ['IBench', '', '']);
+  t.deepEqual(await sentBy(1), ['IBench', 'IBench', 'IBench']);
+  t.deepEqual(await sentBy(undefined), ['IBench', 'IBench', 'IBench']);
 });
 
 test('a raw client that answers the challenge with garbage is dropped; the server is fine', async (t) => {

@@ -9,6 +9,15 @@
 // Decoded payloads are views of the frame, not copies: what keeps one beyond the call it came
 // with copies it (argument and result decoding do). A decoded call can also remember where its
 // fields lie, so that a gateway forwards it by copying bytes.
+//
+// Inherited calls (protocol version 2). A REQUEST or ONEWAY whose iface is empty takes its iface,
+// method, chain, deadline, epoch and headers from the last REQUEST or ONEWAY before it in the same
+// frame; its own method, chain, deadline, epoch and headers are empty (a zero byte each), so that
+// only kind, id, key and payload travel. An actor's fan-out (one turn calling many actors of one
+// interface with one method) then costs ~14 bytes a call instead of ~40, and writing and reading
+// one skips five fields. It is still an Envelope record as avsc encodes it; no call has an empty
+// iface otherwise. A writer sends them only to peers that speak version 2 (`inheritCalls`), and
+// never as a frame's first call.
 import { copyBytes, longSize, NO_HEADERS, Reader, RememberedBytes, RepeatedMap, RepeatedString, RepeatedStringWriter, ShortStrings, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
@@ -82,6 +91,9 @@ function headersBound(headers: Record<string, string>): number {
 }
 
 const REQUEST_INDEX = KIND_INDEX.REQUEST!;
+const ONEWAY_INDEX = KIND_INDEX.ONEWAY!;
+/** An inherited call's method, chain, deadline, epoch and headers: empty, a zero byte each. */
+const INHERITED_FIELDS = 5;
 const RESPONSE_INDEX = KIND_INDEX.RESPONSE!;
 
 function kindIndex(kind: EnvelopeKind): number {
@@ -140,8 +152,19 @@ export class FrameWriter {
   readonly #chains = new RepeatedStringWriter();
   /** The last call written's fields after its key. */
   readonly #tail = new TailCache();
+  /** Whether calls may inherit their fields (the peer speaks protocol version 2). */
+  readonly #inheritCalls: boolean;
+  /**
+   * The interface of the last call written in this frame, when the tail cache holds that call's
+   * other fields (so a call that matches both may inherit them); else undefined.
+   */
+  #inheritFrom: string | undefined;
   #pos = 0;
   #count = 0;
+
+  constructor(inheritCalls = false) {
+    this.#inheritCalls = inheritCalls;
+  }
 
   get count(): number {
     return this.#count;
@@ -203,11 +226,32 @@ export class FrameWriter {
     let pos = this.#pos;
     buf[pos++] = k << 1;
     pos = writeLong(buf, pos, id);
+    const call = k === REQUEST_INDEX || k === ONEWAY_INDEX;
+    // An empty iface marks an inherited call.
+    if (call && f.iface.length === 0) throw new Error(`a ${kind} needs an interface name (iface)`);
+    const sameTail = this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers);
+    if (sameTail && call && f.iface === this.#inheritFrom) {
+      // An inherited call: empty iface, the key, five empty fields.
+      buf[pos] = 0;
+      pos = writeString(buf, pos + 1, f.key);
+      buf[pos] = 0;
+      buf[pos + 1] = 0;
+      buf[pos + 2] = 0;
+      buf[pos + 3] = 0;
+      buf[pos + 4] = 0;
+      return pos + INHERITED_FIELDS;
+    }
     const view = this.#view;
     pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
-    if (this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers)) return this.#tail.bytes.write(view, pos);
-    return this.#writeTail(pos, f, deadline, epoch);
+    if (sameTail) {
+      this.#inheritFrom = call && this.#inheritCalls ? f.iface : undefined;
+      return this.#tail.bytes.write(view, pos);
+    }
+    pos = this.#writeTail(pos, f, deadline, epoch);
+    // Only a remembered tail can be recognised again (not one with mutable headers).
+    this.#inheritFrom = call && this.#inheritCalls && this.#tail.bytes.size > 0 ? f.iface : undefined;
+    return pos;
   }
 
   /** Writes a call's fields after its key, and remembers them for the next call (TailCache). */
@@ -254,6 +298,8 @@ export class FrameWriter {
 
   /** Re-sends a decoded call with a new kind, id, deadline and epoch; its other fields are copied as bytes. */
   forwardCall(kind: EnvelopeKind, id: number, raw: RawSpan, deadline: number, epoch: number): void {
+    // Its fields are copied as bytes, not known here: the next call does not inherit them.
+    this.#inheritFrom = undefined;
     const route = raw.routeEnd - raw.routeStart;
     const tail = raw.end - raw.tailStart;
     this.#reserve(FIXED_BOUND + route + tail);
@@ -339,6 +385,8 @@ export class FrameWriter {
 
   /** Hands out the frame (a private copy: the socket may still hold it after we reuse our buffer). */
   take(): Buffer {
+    // A frame's first call is always written in full.
+    this.#inheritFrom = undefined;
     const frame = Buffer.from(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;
     this.#count = 0;
@@ -389,9 +437,16 @@ export type OnAnswer = (kind: EnvelopeKind, id: number, frame: Buffer, start: nu
  */
 export function readFrame(frame: Buffer, onEnvelope: (env: DecodedEnvelope) => void, spans = false, onAnswer?: OnAnswer): void {
   const r = new Reader(frame);
-  while (r.pos < frame.length) {
-    if (onAnswer !== undefined && isAnswerAt(frame, r.pos)) readAnswerTo(r, frame, onAnswer);
-    else onEnvelope(readEnvelope(r, frame, spans));
+  // A frame's calls inherit only from calls of the same frame (kept aside in case a callback reads another frame).
+  const outer = lastCall;
+  lastCall = undefined;
+  try {
+    while (r.pos < frame.length) {
+      if (onAnswer !== undefined && isAnswerAt(frame, r.pos)) readAnswerTo(r, frame, onAnswer);
+      else onEnvelope(readEnvelope(r, frame, spans));
+    }
+  } finally {
+    lastCall = outer;
   }
 }
 
@@ -477,11 +532,16 @@ class DecodedCall implements DecodedEnvelope {
   }
 }
 
+/** The last REQUEST or ONEWAY read in the frame being read: what an inherited call inherits. */
+let lastCall: DecodedCall | undefined;
+
 function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope {
   const k = r.long();
   const kind = ENVELOPE_KINDS[k];
   if (kind === undefined) throw new Error(`invalid envelope kind index ${k}`);
   const id = r.long();
+  const call = k === REQUEST_INDEX || k === ONEWAY_INDEX;
+  if (call && frame[r.pos] === 0) return readInherited(r, frame, kind, id);
   const routeStart = r.pos;
   const iface = r.repeated(ifaceNames);
   const key = r.known(keys);
@@ -513,5 +573,23 @@ function readEnvelope(r: Reader, frame: Buffer, spans: boolean): DecodedEnvelope
   const payloadStart = r.skipBytes();
   // Only calls are ever forwarded: answers need no span.
   const raw = spans && (k < ANSWER_KINDS_FROM || k >= ANSWER_KINDS_TO) ? { frame, routeStart, routeEnd, tailStart, end: r.pos } : undefined;
-  return new DecodedCall(kind, id, iface, key, method, chain, deadline, epoch, headers, raw, frame, payloadStart, r.pos);
+  const decoded = new DecodedCall(kind, id, iface, key, method, chain, deadline, epoch, headers, raw, frame, payloadStart, r.pos);
+  if (call) lastCall = decoded;
+  return decoded;
+}
+
+/** A call with an empty iface (at `r.pos`): the fields of the frame's last call, its own key and payload. */
+function readInherited(r: Reader, frame: Buffer, kind: EnvelopeKind, id: number): DecodedEnvelope {
+  const from = lastCall;
+  if (from === undefined) throw new Error(`a ${kind} with an empty iface inherits the fields of the call before it, but it is the frame's first call`);
+  r.pos++;
+  const key = r.known(keys);
+  const at = r.pos;
+  if (at + INHERITED_FIELDS > frame.length || (frame[at]! | frame[at + 1]! | frame[at + 2]! | frame[at + 3]! | frame[at + 4]!) !== 0) {
+    throw new Error(`a ${kind} that inherits its fields (empty iface) must leave method, chain, deadline, epoch and headers empty`);
+  }
+  r.pos = at + INHERITED_FIELDS;
+  const payloadStart = r.skipBytes();
+  // No span: its route is not in its own bytes (a gateway forwarding it writes its fields anew).
+  return new DecodedCall(kind, id, from.iface, key, from.method, from.chain, from.deadline, from.epoch, from.headers, undefined, frame, payloadStart, r.pos);
 }

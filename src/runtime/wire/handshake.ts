@@ -5,7 +5,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { KoalaError } from '../errors/errors.ts';
 import type { PeerIdentity } from './peer.ts';
-import { PROTOCOL_VERSION, handshakeType, type Handshake } from './schemas.ts';
+import { OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, handshakeType, type Handshake } from './schemas.ts';
 
 export interface LocalIdentity {
   cluster: string;
@@ -94,8 +94,8 @@ export async function acceptHandshake(ws: WebSocket, local: LocalIdentity): Prom
   ws.send(frame({ kind: 'CHALLENGE', cluster: local.cluster, node: local.node, role: local.role, nonce: nonceS }));
   const hello = await nextHandshake(ws, 'HELLO');
   if (hello.kind !== 'HELLO') throw reject(ws, 'BAD_FRAME', `expected HELLO, got ${hello.kind}`);
-  if (hello.version !== PROTOCOL_VERSION) {
-    throw reject(ws, 'BAD_FRAME', `protocol version ${hello.version} is not supported (this node speaks ${PROTOCOL_VERSION})`);
+  if (!speaks(hello.version)) {
+    throw reject(ws, 'BAD_FRAME', `protocol version ${hello.version} is not supported (this node speaks ${OLDEST_PROTOCOL_VERSION} to ${PROTOCOL_VERSION})`);
   }
   if (hello.cluster !== local.cluster) {
     throw reject(ws, 'AUTH_FAILED', `this is cluster "${local.cluster}", not "${hello.cluster}"`);
@@ -105,13 +105,21 @@ export async function acceptHandshake(ws: WebSocket, local: LocalIdentity): Prom
     throw reject(ws, 'AUTH_FAILED', 'cluster secret does not match');
   }
   ws.send(frame({ kind: 'WELCOME', cluster: local.cluster, node: local.node, role: local.role, proof: proof(local.secret, 'welcome', local.cluster, hello.nonce, nonceS) }));
-  return { node: hello.node, role: hello.role, cluster: hello.cluster };
+  return { node: hello.node, role: hello.role, cluster: hello.cluster, version: hello.version };
+}
+
+function speaks(version: number): boolean {
+  return version >= OLDEST_PROTOCOL_VERSION && version <= PROTOCOL_VERSION;
 }
 
 /** Runs the client side; pass `early` to keep frames that follow WELCOME (see EarlyFrames). */
 export async function offerHandshake(ws: WebSocket, local: LocalIdentity, early?: EarlyFrames): Promise<PeerIdentity> {
   const challenge = await nextHandshake(ws, 'CHALLENGE');
   if (challenge.kind !== 'CHALLENGE') throw new KoalaError('BAD_FRAME', `expected CHALLENGE, got ${challenge.kind}`);
+  if (!speaks(challenge.version)) {
+    ws.close(CLOSE_REJECTED, 'unsupported protocol version');
+    throw new KoalaError('BAD_FRAME', `${challenge.node} speaks protocol version ${challenge.version}, which is not supported (this node speaks ${OLDEST_PROTOCOL_VERSION} to ${PROTOCOL_VERSION})`);
+  }
   const nonceC = randomBytes(16);
   ws.send(frame({ kind: 'HELLO', cluster: local.cluster, node: local.node, role: local.role, nonce: nonceC, proof: proof(local.secret, 'hello', local.cluster, challenge.nonce, nonceC) }));
   const answer = await nextHandshake(ws, 'WELCOME', early);
@@ -121,5 +129,5 @@ export async function offerHandshake(ws: WebSocket, local: LocalIdentity, early?
     ws.close(CLOSE_REJECTED, 'server failed to prove the cluster secret');
     throw new KoalaError('AUTH_FAILED', `${challenge.node} could not prove it holds the cluster secret`);
   }
-  return { node: challenge.node, role: challenge.role, cluster: challenge.cluster };
+  return { node: challenge.node, role: challenge.role, cluster: challenge.cluster, version: challenge.version };
 }

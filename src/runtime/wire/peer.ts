@@ -13,6 +13,8 @@ export interface PeerIdentity {
   node: string;
   role: string;
   cluster: string;
+  /** The protocol version it speaks (from the handshake; undefined: 1). From 2 on, calls to it may inherit their fields (frame.ts). */
+  version?: number;
 }
 
 export type RequestHandler = (env: DecodedEnvelope, peer: Peer) => void;
@@ -99,7 +101,7 @@ export class Peer {
   readonly remote: PeerIdentity;
   readonly #ws: WebSocket;
   readonly #opts: PeerOptions;
-  readonly #writer = new FrameWriter();
+  readonly #writer: FrameWriter;
   readonly #pending = new PendingTable<PendingRequest>();
   readonly #closeListeners: ((err: KoalaError) => void)[] = [];
   #nextId = 1;
@@ -113,6 +115,7 @@ export class Peer {
     this.#ws = ws;
     this.remote = remote;
     this.#opts = opts;
+    this.#writer = new FrameWriter((remote.version ?? 1) >= 2);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
     ws.on('error', () => {}); // 'close' follows and carries what we need

@@ -3,7 +3,13 @@
 import { typeForSchema } from '../interface/avro.ts';
 import { ENVELOPE_KINDS, ENVELOPE_SCHEMA, ERROR_SCHEMA } from './schema-json.ts';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this node speaks. 2: a call may inherit its fields from the call before it
+ * in the same frame (frame.ts, "Inherited calls"); such calls are sent only to peers that speak 2.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The oldest version a node still accepts (a client written for version 1 receives no calls, so it never meets an inherited one). */
+export const OLDEST_PROTOCOL_VERSION = 1;
 
 /**
  * MESSAGE: a client session's message to the actor it is bound to. PUSH: an actor's message to a
