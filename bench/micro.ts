@@ -333,7 +333,8 @@ async function decode(): Promise<void> {
 
 /** Writing a fan-out's calls: what a calling host's writer does per call (`FrameWriter.writeArgs`), and a frame taken per batch. */
 async function writer(): Promise<void> {
-  const w = new FrameWriter();
+  // As a calling host writes to another host (protocol version 2: calls may inherit their fields).
+  const w = new FrameWriter(true);
   // As a turn's fan-out writes them: one interface, method, chain and headers; keys and arguments vary.
   const calls = Array.from({ length: 32 }, (_, i) => ({ iface: 'IBench', key: `t${i}`, method: 'ping', chain: 'q1w2e3r4.t5y', deadline: 0, epoch: 0, headers: NO_HEADERS }));
   const args = [[1], [200], [30_000]];

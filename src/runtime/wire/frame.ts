@@ -13,11 +13,11 @@
 // Inherited calls (protocol version 2). A REQUEST or ONEWAY whose iface is empty takes its iface,
 // method, chain, deadline, epoch and headers from the last REQUEST or ONEWAY before it in the same
 // frame; its own method, chain, deadline, epoch and headers are empty (a zero byte each), so that
-// only kind, id, key and payload travel. An actor's fan-out (one turn calling many actors of one
-// interface with one method) then costs 13 bytes a call instead of 30 (`ping(2)` to `t1`); writing and reading
-// one skips five fields. It is still an Envelope record as avsc encodes it; no call has an empty
-// iface otherwise. A writer sends them only to peers that speak version 2 (`inheritCalls`), and
-// never as a frame's first call.
+// only kind, id, key and payload travel. In an actor's fan-out (one turn calling many actors of
+// one interface with one method) `ping(2)` to `t1` is then 13 bytes instead of 30, and neither
+// the writer nor the reader handles the five fields after the key. It is still an Envelope record
+// as avsc encodes it; no call has an empty iface otherwise. A writer sends them only to peers that
+// speak INHERITED_CALLS_VERSION (`inheritCalls`), and never as a frame's first call.
 import { copyBytes, longSize, NO_HEADERS, Reader, RememberedBytes, RepeatedMap, RepeatedString, RepeatedStringWriter, ShortStrings, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from './schemas.ts';
@@ -244,11 +244,7 @@ export class FrameWriter {
     const view = this.#view;
     pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
-    if (sameTail) {
-      this.#inheritFrom = call && this.#inheritCalls ? f.iface : undefined;
-      return this.#tail.bytes.write(view, pos);
-    }
-    pos = this.#writeTail(pos, f, deadline, epoch);
+    pos = sameTail ? this.#tail.bytes.write(view, pos) : this.#writeTail(pos, f, deadline, epoch);
     // Only a remembered tail can be recognised again (not one with mutable headers).
     this.#inheritFrom = call && this.#inheritCalls && this.#tail.bytes.size > 0 ? f.iface : undefined;
     return pos;

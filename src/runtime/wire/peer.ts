@@ -7,13 +7,13 @@ import { DeadlineTimer } from '../util/deadline-timer.ts';
 import { answerEnvelope, FrameWriter, RAW, readFrame, type DecodedEnvelope } from './frame.ts';
 import { PendingTable } from './pending.ts';
 import type { MethodCodec, ValueCodec } from './value-codec.ts';
-import type { Envelope, EnvelopeKind } from './schemas.ts';
+import { INHERITED_CALLS_VERSION, type Envelope, type EnvelopeKind } from './schemas.ts';
 
 export interface PeerIdentity {
   node: string;
   role: string;
   cluster: string;
-  /** The protocol version it speaks (from the handshake; undefined: 1). From 2 on, calls to it may inherit their fields (frame.ts). */
+  /** The protocol version it speaks (from the handshake; undefined: 1). From INHERITED_CALLS_VERSION on, calls to it may inherit their fields (frame.ts). */
   version?: number;
 }
 
@@ -115,7 +115,7 @@ export class Peer {
     this.#ws = ws;
     this.remote = remote;
     this.#opts = opts;
-    this.#writer = new FrameWriter((remote.version ?? 1) >= 2);
+    this.#writer = new FrameWriter((remote.version ?? 1) >= INHERITED_CALLS_VERSION);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
     ws.on('error', () => {}); // 'close' follows and carries what we need

@@ -8,6 +8,8 @@ import { ENVELOPE_KINDS, ENVELOPE_SCHEMA, ERROR_SCHEMA } from './schema-json.ts'
  * in the same frame (frame.ts, "Inherited calls"); such calls are sent only to peers that speak 2.
  */
 export const PROTOCOL_VERSION = 2;
+/** The version from which a peer understands inherited calls. */
+export const INHERITED_CALLS_VERSION = 2;
 /** The oldest version a node still accepts (a client written for version 1 receives no calls, so it never meets an inherited one). */
 export const OLDEST_PROTOCOL_VERSION = 1;
 
