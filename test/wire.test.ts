@@ -207,6 +207,24 @@ test('readFrame refuses an inherited call with nothing to inherit or with fields
   t.is(writer.count, 0);
 });
 
+test('an inherited call is checked as any other: a bad key, id or payload throws and leaves the batch as it was', (t) => {
+  const writer = new FrameWriter(true);
+  writer.write(fanOut({ id: 1, key: 'a' }));
+  const size = writer.size;
+  t.throws(() => writer.write(fanOut({ id: 2, key: 7 as unknown as string })), { message: /iface, key, method and chain must be strings/ });
+  t.throws(() => writer.write(fanOut({ id: 2.5, key: 'b' })), { message: /id, deadline and epoch must be integers/ });
+  t.throws(() => writer.write(fanOut({ id: 3, key: 'c', payload: 'x' as unknown as Buffer })), { message: /payload must be a Buffer/ });
+  t.is(writer.size, size);
+  t.is(writer.count, 1);
+  writer.write(fanOut({ id: 4, key: 'd' }));
+  const frame = writer.take();
+  t.deepEqual(avscAll(frame).map((e) => e.iface), ['IBench', '']);
+  t.deepEqual(readAll(frame).map((e) => [e.id, e.key, e.method]), [
+    [1, 'a', 'ping'],
+    [4, 'd', 'ping'],
+  ]);
+});
+
 test('the writer grows past its initial 64 KiB, for one big envelope and for many small ones', (t) => {
   const writer = new FrameWriter();
   const small = envelope({ payload: Buffer.alloc(1000, 7) });

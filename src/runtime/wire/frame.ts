@@ -215,6 +215,13 @@ export class FrameWriter {
 
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
   #callHead(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined): number {
+    // An inherited call first: the fields it shares with the frame's previous call are the very
+    // values written (and checked) for that call, so only what differs is checked here.
+    const from = this.#inheritFrom;
+    if (from !== undefined && f.iface === from && (kind === 'REQUEST' || kind === 'ONEWAY') && this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers)) {
+      if (payload !== undefined && !Buffer.isBuffer(payload)) throw new Error('envelope payload must be a Buffer');
+      return this.#inheritedHead(kind === 'REQUEST' ? REQUEST_INDEX : ONEWAY_INDEX, id, f.key, payload?.length ?? 0);
+    }
     const k = kindIndex(kind);
     // The cached headers were checked when cached, and are frozen.
     const cached = f.headers === this.#lastHeaders;
@@ -230,17 +237,6 @@ export class FrameWriter {
     // An empty iface marks an inherited call.
     if (call && f.iface.length === 0) throw new Error(`a ${kind} needs an interface name (iface)`);
     const sameTail = this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers);
-    if (sameTail && call && f.iface === this.#inheritFrom) {
-      // An inherited call: empty iface, the key, five empty fields.
-      buf[pos] = 0;
-      pos = writeString(buf, pos + 1, f.key);
-      buf[pos] = 0;
-      buf[pos + 1] = 0;
-      buf[pos + 2] = 0;
-      buf[pos + 3] = 0;
-      buf[pos + 4] = 0;
-      return pos + INHERITED_FIELDS;
-    }
     const view = this.#view;
     pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
@@ -248,6 +244,24 @@ export class FrameWriter {
     // Only a remembered tail can be recognised again (not one with mutable headers).
     this.#inheritFrom = call && this.#inheritCalls && this.#tail.bytes.size > 0 ? f.iface : undefined;
     return pos;
+  }
+
+  /** An inherited call's head: kind, id, an empty iface, the key, five empty fields. */
+  #inheritedHead(k: number, id: number, key: string, payloadBytes: number): number {
+    if (typeof key !== 'string') throw new Error('envelope iface, key, method and chain must be strings');
+    if (!Number.isSafeInteger(id)) throw new Error('envelope id, deadline and epoch must be integers');
+    this.#reserve(FIXED_BOUND + 3 * key.length + payloadBytes);
+    const buf = this.#buf;
+    let pos = writeLong(buf, this.#pos + 1, id);
+    buf[this.#pos] = k << 1;
+    buf[pos] = 0;
+    pos = writeString(buf, pos + 1, key);
+    buf[pos] = 0;
+    buf[pos + 1] = 0;
+    buf[pos + 2] = 0;
+    buf[pos + 3] = 0;
+    buf[pos + 4] = 0;
+    return pos + INHERITED_FIELDS;
   }
 
   /** Writes a call's fields after its key, and remembers them for the next call (TailCache). */

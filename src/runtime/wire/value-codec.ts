@@ -5,30 +5,31 @@
 import type { AvroMessageTypes, AvroType } from '../interface/avro.ts';
 import { Reader, writeBytes, writeLong, writeString, type Utf8Buffer } from './avro-binary.ts';
 
-export interface Encoder {
-  /** At most how many bytes `value` encodes to. */
-  bound(value: unknown): number;
-  /** Writes `value` (already checked valid for the type) at `pos`, with `bound` bytes of room; returns the position after it. */
-  write(buf: Utf8Buffer, pos: number, value: unknown): number;
-}
+/** Writes `value` (checked valid for the type) at `pos`; returns the position after it, or minus how many bytes were lacking at least. */
+type Write = (buf: Utf8Buffer, pos: number, value: unknown) => number;
 
-const varint: Encoder = { bound: () => 10, write: (buf, pos, v) => writeLong(buf, pos, v as number) };
-
-const ENCODERS: Record<string, Encoder> = {
-  null: { bound: () => 0, write: (_buf, pos) => pos },
-  boolean: {
-    bound: () => 1,
-    write: (buf, pos, v) => {
-      buf[pos] = v ? 1 : 0;
-      return pos + 1;
-    },
+// One function per type, each with the room check of its own: a value's write is one call whose
+// target V8 can inline (it was a shared method calling a bound and a write through an object,
+// two calls whose targets varied with the type).
+const WRITERS: Record<string, Write> = {
+  null: (_buf, pos) => pos,
+  boolean: (buf, pos, v) => {
+    if (pos + 1 > buf.length) return -1;
+    buf[pos] = v ? 1 : 0;
+    return pos + 1;
   },
-  int: varint,
-  long: varint,
-  float: { bound: () => 4, write: (buf, pos, v) => buf.writeFloatLE(v as number, pos) },
-  double: { bound: () => 8, write: (buf, pos, v) => buf.writeDoubleLE(v as number, pos) },
-  string: { bound: (v) => 5 + 3 * (v as string).length, write: (buf, pos, v) => writeString(buf, pos, v as string) },
-  bytes: { bound: (v) => 5 + (v as Buffer).length, write: (buf, pos, v) => writeBytes(buf, pos, v as Buffer) },
+  int: (buf, pos, v) => (pos + 5 > buf.length ? -5 : writeLong(buf, pos, v as number)),
+  long: (buf, pos, v) => (pos + 10 > buf.length ? -10 : writeLong(buf, pos, v as number)),
+  float: (buf, pos, v) => (pos + 4 > buf.length ? -4 : buf.writeFloatLE(v as number, pos)),
+  double: (buf, pos, v) => (pos + 8 > buf.length ? -8 : buf.writeDoubleLE(v as number, pos)),
+  string: (buf, pos, v) => {
+    const bound = 5 + 3 * (v as string).length;
+    return pos + bound > buf.length ? -bound : writeString(buf, pos, v as string);
+  },
+  bytes: (buf, pos, v) => {
+    const bound = 5 + (v as Buffer).length;
+    return pos + bound > buf.length ? -bound : writeBytes(buf, pos, v as Buffer);
+  },
 };
 
 type Decode = (r: Reader) => unknown;
@@ -48,37 +49,32 @@ const DECODERS: Record<string, Decode> = {
   bytes: (r) => Buffer.from(r.bytes()),
 };
 
-const recordEncoders = new WeakMap<AvroType, Encoder | null>();
+const recordWriters = new WeakMap<AvroType, Write | null>();
 
-/** A record whose fields all have hand-written encoders: its fields in order (avsc's bytes). */
-function recordEncoder(type: AvroType): Encoder | undefined {
-  let enc = recordEncoders.get(type);
-  if (enc === undefined) {
+/** A record whose fields all have hand-written writers: its fields in order (avsc's bytes). */
+function recordWriter(type: AvroType): Write | undefined {
+  let write = recordWriters.get(type);
+  if (write === undefined) {
     const fields = (type as unknown as { fields?: readonly { name: string; type: AvroType }[] }).fields ?? [];
-    const parts = fields.map((f) => ({ name: f.name, enc: encoderFor(f.type) }));
-    enc = parts.every((p) => p.enc !== undefined)
-      ? {
-          bound: (v) => {
-            const r = v as Record<string, unknown>;
-            let n = 0;
-            for (const p of parts) n += p.enc!.bound(r[p.name]);
-            return n;
-          },
-          write: (buf, pos, v) => {
-            const r = v as Record<string, unknown>;
-            for (const p of parts) pos = p.enc!.write(buf, pos, r[p.name]);
-            return pos;
-          },
+    const parts = fields.map((f) => ({ name: f.name, write: writerFor(f.type) }));
+    write = parts.every((p) => p.write !== undefined)
+      ? (buf, pos, v) => {
+          const r = v as Record<string, unknown>;
+          for (const p of parts) {
+            pos = p.write!(buf, pos, r[p.name]);
+            if (pos < 0) return pos;
+          }
+          return pos;
         }
       : null;
-    recordEncoders.set(type, enc);
+    recordWriters.set(type, write);
   }
-  return enc ?? undefined;
+  return write ?? undefined;
 }
 
-/** The hand-written encoder for `type`, if it is a primitive type or a record of such. */
-function encoderFor(type: AvroType): Encoder | undefined {
-  return ENCODERS[type.typeName] ?? (type.typeName === 'record' ? recordEncoder(type) : undefined);
+/** The hand-written writer for `type`, if it is a primitive type or a record of such. */
+function writerFor(type: AvroType): Write | undefined {
+  return WRITERS[type.typeName] ?? (type.typeName === 'record' ? recordWriter(type) : undefined);
 }
 
 /** avsc's validity checks of the primitive types (`Type#_check`), without a call through `isValid`. */
@@ -102,13 +98,14 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
 export class ValueCodec {
   readonly type: AvroType;
   readonly #check: ((value: unknown) => boolean) | undefined;
-  readonly #encoder: Encoder | undefined;
+  /** Writes `value` (checked valid) at `pos`; returns the position after it, or minus how many bytes were lacking at least. */
+  readonly write: Write;
   readonly #decode: Decode | undefined;
 
   constructor(type: AvroType) {
     this.type = type;
     this.#check = CHECKS[type.typeName];
-    this.#encoder = encoderFor(type);
+    this.write = writerFor(type) ?? ((buf, pos, value) => type.encode(value, buf, pos));
     this.#decode = DECODERS[type.typeName];
   }
 
@@ -116,14 +113,6 @@ export class ValueCodec {
   valid(value: unknown): boolean {
     const check = this.#check;
     return check === undefined ? this.type.isValid(value) : check(value);
-  }
-
-  /** Writes `value` (checked valid) at `pos`; returns the position after it, or minus how many bytes were lacking. */
-  write(buf: Utf8Buffer, pos: number, value: unknown): number {
-    const enc = this.#encoder;
-    if (enc === undefined) return this.type.encode(value, buf, pos);
-    const bound = enc.bound(value);
-    return pos + bound > buf.length ? -bound : enc.write(buf, pos, value);
   }
 
   /** Whether `read` decodes by hand (else only `decode`, through avsc, can). */
@@ -163,6 +152,7 @@ export class MethodCodec {
     this.params = message.requestType.fields.map((f) => valueCodec(f.type));
     this.result = valueCodec(message.responseType);
     this.#readsInPlace = this.params.every((p) => p.readsInPlace);
+    this.write = argsWriter(this.params);
   }
 
   /** Whether there are as many arguments as parameters, each valid for its type. */
@@ -174,15 +164,7 @@ export class MethodCodec {
   }
 
   /** Writes the arguments `args` (checked valid) at `pos`; returns the position after them, or minus how many bytes were lacking at least. */
-  write(buf: Utf8Buffer, pos: number, args: unknown): number {
-    const params = this.params;
-    const values = args as readonly unknown[];
-    for (let i = 0; i < params.length; i++) {
-      pos = params[i]!.write(buf, pos, values[i]);
-      if (pos < 0) return pos;
-    }
-    return pos;
-  }
+  readonly write: (buf: Utf8Buffer, pos: number, args: unknown) => number;
 
   /** Decodes the arguments from `buf[start, end)`, in parameter order (throws on truncated or trailing data). */
   decodeArgs(buf: Buffer, start: number, end: number): unknown[] {
@@ -197,6 +179,23 @@ export class MethodCodec {
     if (r.pos !== end) throw new Error('trailing data');
     return args;
   }
+}
+
+/** A method's arguments' writer: most methods take one argument, written with one call. */
+function argsWriter(params: readonly ValueCodec[]): (buf: Utf8Buffer, pos: number, args: unknown) => number {
+  if (params.length === 0) return (_buf, pos) => pos;
+  if (params.length === 1) {
+    const write = params[0]!.write;
+    return (buf, pos, args) => write(buf, pos, (args as readonly unknown[])[0]);
+  }
+  return (buf, pos, args) => {
+    const values = args as readonly unknown[];
+    for (let i = 0; i < params.length; i++) {
+      pos = params[i]!.write(buf, pos, values[i]);
+      if (pos < 0) return pos;
+    }
+    return pos;
+  };
 }
 
 /**
