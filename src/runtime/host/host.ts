@@ -811,12 +811,12 @@ export class Host {
   #callRouted(target: ActorInterface, key: string, message: AvroMessageTypes, args: unknown[], caller: CallContext | undefined, timeoutMs: number | undefined): Promise<unknown> {
     const deadline = this.#deadlineFor(target, key, message.name, caller, timeoutMs);
     const headers = caller ? this.#pathHeaders(caller) : NO_HEADERS;
-    const env = { key, chain: caller?.chain ?? newChainId(), deadline, headers };
+    const chain = caller?.chain ?? newChainId();
     // A closure for one-way errors only where there can be one (not one per call).
     const onOneWayError = message.oneWay ? (err: Error) => this.#opts.log.warn(`one-way ${target.name}/${key}.${message.name} failed: ${err.message}`) : undefined;
     // The budget sent is counted from the reading the deadline came from, or a later one: more
     // than what is left by at most the time this task has run since (never less).
-    return this.#router.call(target, message, args, env, onOneWayError, lastReading());
+    return this.#router.callAs(target, message, args, key, chain, deadline, headers, onOneWayError, lastReading());
   }
 
   /**

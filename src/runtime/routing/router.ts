@@ -213,7 +213,12 @@ export class ActorRouter implements StaleCallHandler {
    * straight into the frame and the answer decoded in its handler, with one Promise per call.
    */
   call(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], env: CallEnvelope, onOneWayError?: (err: Error) => void, now?: number): Promise<unknown> {
-    const position = message.oneWay ? undefined : this.#positions.get(target.name, env.key);
+    return this.callAs(target, message, args, env.key, env.chain, env.deadline, env.headers, onOneWayError, now);
+  }
+
+  /** `call` with the envelope's fields as arguments (a host's calls: no envelope object per call). */
+  callAs(target: ActorInterface, message: AvroMessageTypes, args: readonly unknown[], key: string, chain: string, deadline: number, headers: Record<string, string>, onOneWayError?: (err: Error) => void, now?: number): Promise<unknown> {
+    const position = message.oneWay ? undefined : this.#positions.get(target.name, key);
     const local = this.#opts.local;
     if (position !== undefined && (local === undefined || (position.host !== local.hostId && !this.#statelessHere(local, target.name)))) {
       const peer = this.#ready(position.address);
@@ -223,13 +228,13 @@ export class ActorRouter implements StaleCallHandler {
         } catch (err) {
           return Promise.reject(err);
         }
-        const call = new ValueAnswer(target, env.key, message, env.deadline, env.chain, env.headers, this, args, position);
+        const call = new ValueAnswer(target, key, message, deadline, chain, headers, this, args, position);
         const result = call.promise();
         peer.requestArgs(call, call.codec, args, call, now);
         return result;
       }
     }
-    return this.callSlow(target, message, args, env, onOneWayError);
+    return this.callSlow(target, message, args, { key, chain, deadline, headers }, onOneWayError);
   }
 
   /** A call sent on `call`'s short path whose cached position was stale: the general path asks placement (or follows the redirect) and retries. */

@@ -97,22 +97,17 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
  */
 export class ValueCodec {
   readonly type: AvroType;
-  readonly #check: ((value: unknown) => boolean) | undefined;
+  /** Whether `value` is valid for the type (as avsc's `isValid`). */
+  readonly valid: (value: unknown) => boolean;
   /** Writes `value` (checked valid) at `pos`; returns the position after it, or minus how many bytes were lacking at least. */
   readonly write: Write;
   readonly #decode: Decode | undefined;
 
   constructor(type: AvroType) {
     this.type = type;
-    this.#check = CHECKS[type.typeName];
+    this.valid = CHECKS[type.typeName] ?? ((value) => type.isValid(value));
     this.write = writerFor(type) ?? ((buf, pos, value) => type.encode(value, buf, pos));
     this.#decode = DECODERS[type.typeName];
-  }
-
-  /** Whether `value` is valid for the type (as avsc's `isValid`). */
-  valid(value: unknown): boolean {
-    const check = this.#check;
-    return check === undefined ? this.type.isValid(value) : check(value);
   }
 
   /** Whether `read` decodes by hand (else only `decode`, through avsc, can). */
@@ -153,15 +148,11 @@ export class MethodCodec {
     this.result = valueCodec(message.responseType);
     this.#readsInPlace = this.params.every((p) => p.readsInPlace);
     this.write = argsWriter(this.params);
+    this.argsValid = argsChecker(this.params);
   }
 
   /** Whether there are as many arguments as parameters, each valid for its type. */
-  argsValid(args: readonly unknown[]): boolean {
-    const params = this.params;
-    if (args.length !== params.length) return false;
-    for (let i = 0; i < params.length; i++) if (!params[i]!.valid(args[i])) return false;
-    return true;
-  }
+  readonly argsValid: (args: readonly unknown[]) => boolean;
 
   /** Writes the arguments `args` (checked valid) at `pos`; returns the position after them, or minus how many bytes were lacking at least. */
   readonly write: (buf: Utf8Buffer, pos: number, args: unknown) => number;
@@ -179,6 +170,19 @@ export class MethodCodec {
     if (r.pos !== end) throw new Error('trailing data');
     return args;
   }
+}
+
+/** A method's arguments' check: most methods take one argument, checked with one call. */
+function argsChecker(params: readonly ValueCodec[]): (args: readonly unknown[]) => boolean {
+  if (params.length === 1) {
+    const valid = params[0]!.valid;
+    return (args) => args.length === 1 && valid(args[0]);
+  }
+  return (args) => {
+    if (args.length !== params.length) return false;
+    for (let i = 0; i < params.length; i++) if (!params[i]!.valid(args[i])) return false;
+    return true;
+  };
 }
 
 /** A method's arguments' writer: most methods take one argument, written with one call. */
