@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { AgentHttp, ConnectionError } from '../src/runtime/placement/consul/agent-http.ts';
+import { ConsulApi } from '../src/runtime/placement/consul/consul-api.ts';
 import { ResponseReader, ResponseParseError } from '../src/runtime/placement/consul/http-response.ts';
 
 /** Feeds `raw` to a reader in pieces of `size` bytes; the response, once, at the last piece. */
@@ -96,4 +97,17 @@ test('a refused connection, a timeout and an abort are ConnectionErrors; the poo
   t.is((await queued).body, '"ok"');
   http.close();
   await t.throwsAsync(http.request('GET', '/after'), { instanceOf: ConnectionError });
+});
+
+test('ConsulApi: an agent that stops answering fails the request as UNREACHABLE after the request timeout, and the next agent takes over', async (t) => {
+  const hung = await server(t, () => {}); // accepts requests, never answers
+  const live = await server(t, (req, res) => {
+    res.setHeader('Content-Type', 'application/json');
+    res.end(req.url === '/v1/status/leader' ? '"10.0.0.1:8300"' : 'null');
+  });
+  const api = new ConsulApi([`127.0.0.1:${hung.port}`, `127.0.0.1:${live.port}`], undefined, 200);
+  t.teardown(() => api.close());
+  await t.throwsAsync(api.leader(), { code: 'UNREACHABLE', message: `Consul at 127.0.0.1:${hung.port} did not answer (no answer within 200 ms); check placement.consul.address and that the agent runs` });
+  t.is(api.address, `127.0.0.1:${live.port}`);
+  t.is(await api.leader(), '10.0.0.1:8300');
 });

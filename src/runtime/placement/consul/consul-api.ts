@@ -84,6 +84,13 @@ const seg = encodeURIComponent;
  */
 const MAX_SOCKETS = 32;
 
+/**
+ * How long any other request may take: an agent that accepts connections but stops answering (hung,
+ * or paused) must fail the calls that need it, and move us to the next agent, not hold them forever.
+ * A healthy local agent answers in milliseconds; a transaction under load in tens of them.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
 /** How long a blocking query is held at most; the request gives up a little later (Consul adds up to wait / 16). */
 const WATCH_WAIT_MS = 30_000;
 const WATCH_TIMEOUT_MS = WATCH_WAIT_MS + 3_000;
@@ -101,15 +108,17 @@ function client(address: string, token: string | undefined): AgentHttp {
 export class ConsulApi {
   readonly #addresses: string[];
   readonly #token: string | undefined;
+  readonly #timeoutMs: number;
   #current = 0;
   #http: AgentHttp;
   #closed = false;
   readonly #watches = new Set<() => void>();
 
-  constructor(address: string | readonly string[], token?: string) {
+  constructor(address: string | readonly string[], token?: string, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
     this.#addresses = (typeof address === 'string' ? address.split(',') : [...address]).map((a) => a.trim()).filter(Boolean);
     if (this.#addresses.length === 0) throw new KoalaError('UNREACHABLE', 'no Consul address given; set placement.consul.address');
     this.#token = token;
+    this.#timeoutMs = requestTimeoutMs;
     this.#http = client(this.#addresses[0]!, token);
   }
 
@@ -130,13 +139,13 @@ export class ConsulApi {
   /**
    * One request to the agent in use. Resolves with an answer `accept`s (default: 200); others are
    * a StatusError. A failed connection moves on to the next agent; both become one
-   * UNREACHABLE line.
+   * UNREACHABLE line, as does no answer within the request timeout.
    */
   async #request(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: RequestOptions & { accept?: (status: number) => boolean } = {}): Promise<HttpResponse> {
     const on = this.address;
     let res: HttpResponse;
     try {
-      res = await this.#http.request(method, path, opts);
+      res = await this.#http.request(method, path, { ...opts, timeoutMs: opts.timeoutMs ?? this.#timeoutMs });
     } catch (err) {
       if (err instanceof ConnectionError) this.#failover(on);
       throw unreachable(on, err);
