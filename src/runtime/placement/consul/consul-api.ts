@@ -89,7 +89,7 @@ const MAX_SOCKETS = 32;
  * or paused) must fail the calls that need it, and move us to the next agent, not hold them forever.
  * A healthy local agent answers in milliseconds; a transaction under load in tens of them.
  */
-export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** How long a blocking query is held at most; the request gives up a little later (Consul adds up to wait / 16). */
 const WATCH_WAIT_MS = 30_000;
