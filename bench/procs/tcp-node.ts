@@ -11,15 +11,18 @@ process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
 
 /** Calls `each` with every whole message that arrives on `socket` (TCP may split or join them). */
+const NOTHING = Buffer.alloc(0);
+
 function onMessages(socket: net.Socket, each: (message: Buffer) => void): void {
-  let held = Buffer.alloc(0);
+  let held = NOTHING;
   socket.on('data', (chunk: Buffer) => {
     let data = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
     while (data.length >= MESSAGE_BYTES) {
       each(data.subarray(0, MESSAGE_BYTES));
       data = data.subarray(MESSAGE_BYTES);
     }
-    held = Buffer.from(data);
+    // Usually nothing is left: the floor allocates nothing more per message then.
+    held = data.length === 0 ? NOTHING : Buffer.from(data);
   });
 }
 
