@@ -1,5 +1,5 @@
 // Profiles a path under load:
-//   node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]
+//   node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof] [--hops] [--perf]
 // Starts the subject (the gateway case's cluster, the host-to-host case's cluster, or the ceiling's
 // relay and server, or its one-hop server) with
 // `--cpu-prof` and a frame counter in every child process, profiles this process (the client) with
@@ -11,7 +11,14 @@
 //   descheduled inside a function as busy (on a loaded 2-core machine that inflates the socket
 //   writes, `writeBuffer`/`writev`), so read it as a ranking, and the /proc figure as the total.
 // The raw .cpuprofile files stay in the printed directory (Chrome DevTools opens them).
+// With `--hops` (for one call in flight; no CPU profiles then, they would slow the hops down):
+// every process stamps the messages it receives and the frames it sends (`procs/hop-times.ts`), and
+// the round trips are split into time inside each process and time between processes.
+// With `--perf` (no CPU profiles then): Linux `perf record` on every process during the window, and
+// per process the µs per call by thread, by kind of code (kernel, V8 runtime, JIT code), in page
+// faults, and the top symbols (`lib/perf.ts`).
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +28,8 @@ import { startGatewayCluster } from './cases/gateway.ts';
 import { startHostToHost } from './cases/host-to-host.ts';
 import { IBench } from './fixtures-empty.ts';
 import { summariseProfile } from './lib/cpuprofile.ts';
+import { hopTable } from './lib/hops.ts';
+import { checkPerf, perfTable, recordPerf, type PerfRecording } from './lib/perf.ts';
 import { sampleThroughput, warm } from './lib/measure.ts';
 import { cpuTimes, type CpuTimes } from './lib/proc-cpu.ts';
 import { startCeiling } from './lib/ws-ceiling.ts';
@@ -29,14 +38,25 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const [subject = 'gateway', secondsArg = '5', inFlightArg = '1000'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const seconds = Number(secondsArg);
 const inFlight = Number(inFlightArg);
-const profiling = !flags.includes('--no-cpu-prof');
-const WARM = 20_000;
+const hops = flags.includes('--hops');
+const perf = flags.includes('--perf');
+const profiling = !flags.includes('--no-cpu-prof') && !hops && !perf;
+if (perf) {
+  checkPerf();
+  // JIT code by function name for perf: children get the flag through NODE_OPTIONS, this process here.
+  v8.setFlagsFromString('--perf-basic-prof');
+}
+// A short run (the test's) needs only enough calls to settle the JIT.
+const WARM = seconds < 1 ? 3000 : 20_000;
 const dir = mkdtempSync(join(tmpdir(), 'koala-prof-'));
 const counter = fileURLToPath(new URL('./procs/count-frames.ts', import.meta.url));
+const hopTimes = fileURLToPath(new URL('./procs/hop-times.ts', import.meta.url));
 // Child processes (the supervisor's and ours) inherit this environment.
 process.env.BENCH_FRAMES_DIR = dir;
-process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${counter}${profiling ? ` --cpu-prof --cpu-prof-dir=${dir}` : ''}`.trim();
+if (hops) process.env.BENCH_HOPS_DIR = dir;
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${counter}${hops ? ` --import=${hopTimes}` : ''}${perf ? ' --perf-basic-prof' : ''}${profiling ? ` --cpu-prof --cpu-prof-dir=${dir}` : ''}`.trim();
 const { frameCounts } = (await import(counter)) as typeof import('./procs/count-frames.ts');
+const { writeHops } = (await import(hopTimes)) as typeof import('./procs/hop-times.ts');
 
 const names = new Map<string, string>();
 let warmUp: () => Promise<void>;
@@ -91,7 +111,7 @@ if (subject === 'gateway') {
   let n = 0;
   pipelinedBy(() => ceiling.call(n++));
 } else {
-  throw new Error(`usage: node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof]`);
+  throw new Error(`usage: node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof] [--hops]`);
 }
 
 names.set(String(process.pid), 'client (this process)');
@@ -101,6 +121,7 @@ const cpu = new Map<string, CpuTimes>();
 const clientFrames = { sent: 0, received: 0 };
 /** The measured window on the profiles' clock (CLOCK_MONOTONIC, µs): children's samples outside it are left out. */
 const windowUs: [number, number] = [0, 0];
+let recording: PerfRecording | undefined;
 try {
   await warmUp!();
   if (profiling) {
@@ -108,11 +129,16 @@ try {
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
   }
+  if (perf) {
+    recording = recordPerf([...names.keys()], dir);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // perf attaches to the threads
+  }
   const before = frameCounts();
   windowUs[0] = Number(process.hrtime.bigint() / 1000n);
   for (const pid of names.keys()) cpu.set(pid, cpuTimes(Number(pid)));
   const t = await measure!();
   windowUs[1] = Number(process.hrtime.bigint() / 1000n);
+  await recording?.stop();
   for (const pid of names.keys()) {
     const [a, b] = [cpu.get(pid)!, cpuTimes(Number(pid))];
     cpu.set(pid, { userMs: b.userMs - a.userMs, systemMs: b.systemMs - a.systemMs, minorFaults: b.minorFaults - a.minorFaults });
@@ -138,7 +164,13 @@ try {
   process.stdout.write(`client frames in the window: ${clientFrames.sent} sent, ${clientFrames.received} received (${(calls / Math.max(1, clientFrames.sent)).toFixed(0)} calls per frame)\n`);
 } finally {
   session.disconnect();
+  await recording?.stop();
   await stop!();
+}
+if (perf) process.stdout.write(`\n${perfTable(dir, names, calls)}\n`);
+if (hops) {
+  writeHops();
+  process.stdout.write(`\n${hopTable(dir, windowUs[0], windowUs[1], calls, (windowUs[1] - windowUs[0]) / calls, names)}\n`);
 }
 
 // Children write their profile when they exit; only their samples inside the measured window count.
