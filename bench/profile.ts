@@ -16,9 +16,9 @@
 // the round trips are split into time inside each process and time between processes.
 // With `--perf` (no CPU profiles then): Linux `perf record` on every process during the window, and
 // per process the µs per call by thread, by kind of code (kernel, V8 runtime, JIT code), in page
-// faults, and the top symbols (`lib/perf.ts`).
+// faults, and the top symbols (`lib/perf.ts`). The children run with `--perf-basic-prof` (JIT code
+// by function name); for this process's too, start it as `node --perf-basic-prof bench/profile.ts`.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import v8 from 'node:v8';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,9 +42,12 @@ const hops = flags.includes('--hops');
 const perf = flags.includes('--perf');
 const profiling = !flags.includes('--no-cpu-prof') && !hops && !perf;
 if (perf) {
-  checkPerf();
-  // JIT code by function name for perf: children get the flag through NODE_OPTIONS, this process here.
-  v8.setFlagsFromString('--perf-basic-prof');
+  try {
+    checkPerf();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
 }
 // A short run (the test's) needs only enough calls to settle the JIT.
 const WARM = seconds < 1 ? 3000 : 20_000;
@@ -111,7 +114,7 @@ if (subject === 'gateway') {
   let n = 0;
   pipelinedBy(() => ceiling.call(n++));
 } else {
-  throw new Error(`usage: node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof] [--hops]`);
+  throw new Error(`usage: node bench/profile.ts [gateway|activations|host-to-host|ceiling|ceiling-1] [seconds] [inFlight] [--no-cpu-prof] [--hops] [--perf]`);
 }
 
 names.set(String(process.pid), 'client (this process)');
