@@ -64,6 +64,8 @@ test('the hop table splits each round trip into time inside and between processe
 test('profile.ts --hops stamps every process of a real path at one call in flight', async (t) => {
   const r = await execa(process.execPath, [profile, 'ceiling', '0.3', '1', '--hops'], { timeout: 90_000 });
   const out = String(r.stdout);
+  const dir = /profiles in (\S+)/.exec(out)?.[1];
+  if (dir !== undefined) t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const label of ['client (this process) → relay', 'inside relay', 'relay → server', 'inside server', 'server → relay', 'relay → client (this process)']) {
     const { p50 } = row(out, label);
     t.true(p50 > 0 && p50 < 100_000, `${label}: ${p50}`);
