@@ -14,11 +14,13 @@ import { InProcessPlacement } from '../src/runtime/placement/embedded/in-process
 import { EmbeddedPlacementService } from '../src/runtime/placement/embedded/service.ts';
 import type { Placement } from '../src/runtime/placement/protocol.ts';
 import type { Strategy } from '../src/runtime/placement/strategies.ts';
-import { connect } from '../src/runtime/wire/connect.ts';
+import { connect, PeerPool } from '../src/runtime/wire/connect.ts';
 import { NO_HEADERS, readFrame } from '../src/runtime/wire/frame.ts';
-import { encodeArgs } from '../src/runtime/wire/rpc.ts';
+import { encodeArgs, methodOf } from '../src/runtime/wire/rpc.ts';
 import { positionType } from '../src/runtime/wire/schemas.ts';
 import { createLogger } from '../src/runtime/util/log.ts';
+import { newChainId } from '../src/runtime/actor/call-context.ts';
+import { ActorRouter } from '../src/runtime/routing/router.ts';
 
 const ITarget = defineInterface({
   protocol: 'ITarget',
@@ -260,4 +262,33 @@ test('a call an actor makes after its chain’s deadline fails at once, before i
   await until('the late call to end', () => lateCalls.length > 0);
   // Refused before sending (a sent call would time out in the sweep: "did not answer before its deadline").
   t.regex(lateCalls[0]!, /^TimeoutError: no time left in the call chain to call ITarget\/late-target\.where/);
+});
+
+test('a router keeps at most its bound of positions, dropping the oldest; a dropped actor is located again on its next call', async (t) => {
+  const { service } = await startHosts(t, (candidates) => candidates[0]!);
+  const pool = new PeerPool({ identity: { cluster: 'routing', secret: SECRET, node: 'bounded', role: 'gateway' }, log: () => {} });
+  t.teardown(() => pool.close());
+  let located = 0;
+  class CountingPlacement extends InProcessPlacement {
+    override async locate(iface: string, key: string) {
+      located++;
+      return super.locate(iface, key);
+    }
+  }
+  const router = new ActorRouter({ placement: new CountingPlacement(service), pool, maxCachedPositions: 100 });
+  const where = methodOf(ITarget, 'where');
+  const call = (key: string) => router.call(ITarget, where, [], { key, chain: newChainId(), deadline: Date.now() + 5000, headers: NO_HEADERS });
+
+  for (let i = 0; i < 100; i++) await call(`k${i}`);
+  t.is(router.cachedPositions, 100);
+  // The 101st goes over the bound: the oldest hundredth (k0) goes.
+  await call('k100');
+  t.is(router.cachedPositions, 100);
+  located = 0;
+  await call('k50'); // still cached: placement is not asked
+  t.is(located, 0);
+  t.is(await call('k0'), 'a'); // dropped: asked again, and answered by the host that has it
+  t.is(located, 1);
+  for (let i = 101; i < 350; i++) await call(`k${i}`);
+  t.true(router.cachedPositions <= 100, `${router.cachedPositions} positions cached`);
 });

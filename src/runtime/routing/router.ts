@@ -41,7 +41,18 @@ export interface RouterOptions {
     /** Stateless workers of interfaces this host serves run here, never elsewhere (as in Orleans). */
     statelessHere: (iface: string) => boolean;
   };
+  /** How many actors' positions are kept at most (default MAX_CACHED_POSITIONS). */
+  maxCachedPositions?: number;
 }
+
+/**
+ * Positions a router keeps at most. An actor's position stays cached after it has gone idle (its
+ * next call finds it stale and asks again), so without a bound a gateway that calls a new actor
+ * per user would grow for ever. An entry with an 11-character key takes ~61 bytes (a million:
+ * 61 MB). Beyond the bound the oldest hundredth goes at once (~8 ms for 10 000 entries here; their
+ * next calls ask placement again): small pauses, rarely.
+ */
+export const MAX_CACHED_POSITIONS = 1_000_000;
 
 /** What placement answered for an actor: the position as cached, and the epoch it granted. */
 export interface Located {
@@ -110,8 +121,22 @@ export class ActorRouter implements StaleCallHandler {
   /** One Position object per host, shared by every cached actor it holds (see `#shared`). */
   readonly #byHost = new Map<string, Position>();
 
+  readonly #maxPositions: number;
+
   constructor(opts: RouterOptions) {
     this.#opts = opts;
+    this.#maxPositions = opts.maxCachedPositions ?? MAX_CACHED_POSITIONS;
+  }
+
+  /** How many actors' positions are cached now. */
+  get cachedPositions(): number {
+    return this.#positions.size;
+  }
+
+  /** Caches a position, keeping the cache within its bound (see MAX_CACHED_POSITIONS). */
+  #cache(iface: string, key: string, position: Position): void {
+    this.#positions.set(iface, key, position);
+    if (this.#positions.size > this.#maxPositions) this.#positions.dropOldest(Math.ceil(this.#maxPositions / 100));
   }
 
   /**
@@ -149,7 +174,7 @@ export class ActorRouter implements StaleCallHandler {
 
   /** A cached position proved stale: forget it, or (a redirect) replace it with the one the host named. */
   stale(iface: string, key: string, position: Position, answer: Envelope | undefined): void {
-    if (answer?.kind === 'REDIRECT') this.#positions.set(iface, key, this.#shared(positionType.fromBuffer(answer.payload)));
+    if (answer?.kind === 'REDIRECT') this.#cache(iface, key, this.#shared(positionType.fromBuffer(answer.payload)));
     else this.#positions.deleteIf(iface, key, position);
   }
 
@@ -202,7 +227,7 @@ export class ActorRouter implements StaleCallHandler {
       if (answer.kind !== 'REDIRECT') return answer;
       if (attempt >= MAX_REDIRECTS) throw new KoalaError('NOT_OWNER', `${id} moved more than ${MAX_REDIRECTS} times during one call; try again`);
       position = this.#shared(positionType.fromBuffer(answer.payload));
-      this.#positions.set(env.iface, env.key, position);
+      this.#cache(env.iface, env.key, position);
     }
   }
 
@@ -305,7 +330,7 @@ export class ActorRouter implements StaleCallHandler {
         (found) => {
           this.#locating.delete(id);
           const position = this.#shared(found);
-          this.#positions.set(iface, key, position);
+          this.#cache(iface, key, position);
           return { position, epoch: found.epoch };
         },
         (err: unknown) => {

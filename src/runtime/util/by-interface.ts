@@ -51,6 +51,24 @@ export class ByInterface<V> {
     if (this.#keys(iface)?.delete(key) === true) this.#size--;
   }
 
+  /**
+   * Deletes up to `count` entries, those set first (an entry keeps its place when it is set again):
+   * the oldest interface's first, then the next's. Returns how many went.
+   */
+  dropOldest(count: number): number {
+    let dropped = 0;
+    for (const keys of this.#byIface.values()) {
+      for (const key of keys.keys()) {
+        if (dropped >= count) break;
+        keys.delete(key);
+        dropped++;
+      }
+      if (dropped >= count) break;
+    }
+    this.#size -= dropped;
+    return dropped;
+  }
+
   /** Calls `fn` for every entry (it may delete the entry it is given). */
   forEach(fn: (value: V, iface: string, key: string) => void): void {
     for (const [iface, keys] of this.#byIface) for (const [key, value] of keys) fn(value, iface, key);
