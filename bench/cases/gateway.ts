@@ -5,7 +5,7 @@
 // 1 000 in flight: calls/s (Moleculer at 100 in flight, as the issue compares it).
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
-import { interleaved, pairedRatio, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
+import { FULL_LOAD_WARM_MS, interleaved, pairedRatio, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, type Throughput } from '../lib/measure.ts';
 import { startMoleculer } from '../lib/moleculer-peer.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startTcpFloor } from '../lib/tcp-floor.ts';
@@ -59,6 +59,12 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       ceiling: () => sampleLatency(bare, latencySlice, latency.ceiling),
       tcp: () => sampleLatency(tcp.call, latencySlice, latency.tcp),
     });
+    if (seconds >= 1) {
+      // Each side at full load for a while first: all of them were still speeding up (see FULL_LOAD_WARM_MS).
+      await sampleThroughput(koala, IN_FLIGHT, FULL_LOAD_WARM_MS);
+      await sampleThroughput(bare, CEILING_IN_FLIGHT, FULL_LOAD_WARM_MS);
+      await sampleThroughput(moleculer, MOLECULER_IN_FLIGHT, FULL_LOAD_WARM_MS);
+    }
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[], moleculer: [] as Throughput[] };
     await interleaved(rounds, {
       koala: async () => void rate.koala.push(await sampleThroughput(koala, IN_FLIGHT, slice)),

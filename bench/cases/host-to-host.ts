@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
 import { IDriver } from '../fixtures-driver.ts';
-import { interleaved, pairedRatio, perSecond, sampleThroughput, warm, type Throughput } from '../lib/measure.ts';
+import { FULL_LOAD_WARM_MS, interleaved, pairedRatio, perSecond, sampleThroughput, warm, type Throughput } from '../lib/measure.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
 import { benchManifest, startRealCluster } from './real-cluster.ts';
@@ -14,8 +14,6 @@ const PLUGINS = ['../fixtures-empty.ts', '../fixtures-driver.ts'].map((p) => fil
 const IN_FLIGHT = 1000;
 /** How many target actors on the other host the driver spreads its calls over. */
 const TARGETS = 32;
-/** How long each side runs at full load before the measured slices. */
-const WARM_MS = 1000;
 
 const MANIFEST = benchManifest({ plugins: PLUGINS, replicas: 2 });
 
@@ -77,8 +75,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       // Both sides keep getting faster for a second or more after the first 20 000 calls (the
       // ceiling's rate rose from ~1.2 to ~1.9 M/s over 2 s in one process): a second of each
       // before measuring, so that neither is compared while still warming up.
-      await sampleThroughput(bare, IN_FLIGHT, WARM_MS);
-      const calls = Math.round(estimate * WARM_MS);
+      await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS);
+      const calls = Math.round(estimate * FULL_LOAD_WARM_MS);
       estimate = calls / (await driver.drive(calls, IN_FLIGHT, targets));
     }
 

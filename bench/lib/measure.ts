@@ -77,6 +77,14 @@ export function perSecond(parts: readonly Throughput[]): number {
   return ms > 0 ? Math.round((calls / ms) * 1000) : 0;
 }
 
+/**
+ * How long each side of a throughput comparison runs at full load before its measured slices.
+ * After a warm-up by count both Koala and the bare `ws` ceiling kept speeding up for 2–3 s, most in
+ * the first second (their first half-second windows 20–35 % below the later ones, in host to host
+ * and on the gateway path alike).
+ */
+export const FULL_LOAD_WARM_MS = 1000;
+
 /** Warm-up: JIT, connections, activations. Runs `count` calls `inFlight` at a time. */
 export async function warm(call: Call, count: number, inFlight = 1): Promise<void> {
   let left = count;
