@@ -13,7 +13,7 @@ export async function startTogether<T extends readonly Closable[]>(starts: { [K 
   return settled.map((s) => (s as PromiseFulfilledResult<Closable>).value) as unknown as T;
 }
 
-/** Closes every subject, in order, even if some fail. */
+/** Closes every subject, all at once (they are independent), even if some fail. */
 export async function closeAll(subjects: readonly Closable[]): Promise<void> {
-  for (const s of subjects) await s.close().catch(() => {});
+  await Promise.all(subjects.map((s) => s.close().catch(() => {})));
 }
