@@ -104,6 +104,34 @@ test.serial('claims of one turn share transactions; held keys roll a batch back,
   t.is(a.claimStats.transactions - failed, 1);
 });
 
+test.serial('releases of one turn share transactions; a release whose epoch is stale leaves the key and the rest go', async (t) => {
+  const consul = await startConsul(t);
+  const a = placement(consul.address, 'rb1');
+  t.teardown(() => a.close());
+  await a.register(hostInfo('host-a', 1001));
+  const keys = Array.from({ length: 200 }, (_, i) => `r${i}`);
+  const positions = await Promise.all(keys.map((k) => a.claim('IBatch', k, 'host-a')));
+  t.is((await kvList(consul.url, 'koala/rb1/actors/IBatch/')).length, 200);
+
+  // 200 releases in one turn: 4 transactions of at most 64 deletes, every key gone.
+  await Promise.all(keys.map((k, i) => a.release('IBatch', k, 'host-a', positions[i]!.epoch)));
+  t.deepEqual(a.releaseStats, { requests: 200, operations: 200, transactions: 4, rollbacks: 0 });
+  t.is((await kvList(consul.url, 'koala/rb1/actors/IBatch/')).length, 0);
+
+  // Ten more; two are released with an epoch that is not theirs (a newer owner's key): the batch
+  // rolls back, those two stay, the other eight go.
+  const more = Array.from({ length: 10 }, (_, i) => `s${i}`);
+  const morePositions = await Promise.all(more.map((k) => a.claim('IBatch', k, 'host-a')));
+  const stale = new Set(['s3', 's7']);
+  const before = a.releaseStats;
+  await Promise.all(more.map((k, i) => a.release('IBatch', k, 'host-a', stale.has(k) ? morePositions[i]!.epoch - 1 : morePositions[i]!.epoch)));
+  const after = a.releaseStats;
+  const left = (await kvList(consul.url, 'koala/rb1/actors/IBatch/')).map((e) => e.Key.slice(e.Key.lastIndexOf('/') + 1)).sort();
+  t.deepEqual(left, ['s3', 's7']);
+  t.true(after.rollbacks - before.rollbacks >= 1, 'the batch was rolled back');
+  t.true(after.transactions - before.transactions <= 3, `${after.transactions - before.transactions} transactions`);
+});
+
 test.serial('500 new actors at once through a cluster: every one answers, locked by its host’s session, in fewer transactions than claims', async (t) => {
   const consul = await startConsul(t);
   const placementYaml = ['placement:', '  provider: consul', '  consul:', `    address: "${consul.address}"`, '    lockDelay: 1000ms'].join('\n');
@@ -144,4 +172,28 @@ test('a rollback that names only its first failing lock: that one fails, the res
   t.deepEqual(sent, [keys, ['a', 'b', 'x2', 'c'], ['a', 'b', 'c']]);
   t.deepEqual(outcomes.map((o) => (o.ok ? o.entry.modifyIndex : o.what)), [3100, 'x1 is held', 3101, 'x2 is held', 3102]);
   t.deepEqual(batcher.stats, { requests: 5, operations: 12, transactions: 3, rollbacks: 2 });
+});
+
+test('locks and releases asked for in one turn go in separate transactions, each lock matched with its own entry', async (t) => {
+  // Consul returns an entry for each lock and none for a delete: a mixed transaction would hand
+  // the locks the wrong entries. This stand-in answers as Consul does.
+  const sent: string[][] = [];
+  const send = async (ops: readonly TxnOp[]): Promise<TxnResult> => {
+    sent.push(ops.map((op) => `${op.verb} ${op.key}`));
+    const entries = ops.filter((op) => op.verb === 'lock').map((op, i) => ({ key: op.key, value: null, session: 's', modifyIndex: 500 + i }));
+    return { ok: true, entries, errors: [] };
+  };
+  const batcher = new ClaimBatcher(send);
+  const [l1, r1, l2, r2] = await Promise.all([
+    batcher.lock({ key: 'a', value: 'v', session: 's' }),
+    batcher.release('old1', 7),
+    batcher.lock({ key: 'b', value: 'v', session: 's' }),
+    batcher.release('old2', 8),
+  ]);
+  t.deepEqual(sent, [
+    ['lock a', 'lock b'],
+    ['delete-cas old1', 'delete-cas old2'],
+  ]);
+  t.deepEqual([l1, l2].map((o) => (o.ok ? `${o.entry.key}@${o.entry.modifyIndex}` : o.what)), ['a@500', 'b@501']);
+  t.deepEqual([r1, r2], [true, true]);
 });

@@ -1,9 +1,14 @@
-// Gathers the position locks a host asks for in one event-loop turn into few KV transactions.
+// Gathers the position locks a host asks for in one event-loop turn into few KV transactions, and
+// so the releases (`delete-cas`) of the positions it gives up.
 //
 // Every lock is a Raft write when sent alone; a burst of new activations (a gateway's first calls
 // after a deploy, a host taking over a failed host's actors) is bounded by Consul's write rate.
 // One transaction of up to 64 locks costs one Raft write. Each lock stays what it was: an atomic
-// acquisition of one key with the host's own session; only how many travel together changes.
+// acquisition of one key with the host's own session; only how many travel together changes. The
+// same holds for releases: a host that stops, or lets thousands of idle actors go in one sweep,
+// deletes their keys 64 to a write (each delete only if the key still holds the epoch it granted).
+// A transaction carries one kind of operation: Consul returns an entry for each lock and none for
+// a delete, so in a mixed one the entries would not line up with the operations.
 //
 // Consul applies a transaction all or nothing. On a rollback (409) it names failing operations
 // (perhaps only the first): those fail on their own, and the rest, which were not applied, are sent
@@ -25,9 +30,9 @@ export type LockOutcome = { ok: true; entry: KvEntry } | { ok: false; what: stri
 
 /** What the batcher did so far: an observable for tests and sizing, not a control. */
 export interface ClaimBatchStats {
-  /** Locks asked for (`lock()` calls; a claim that retries after the lock-delay asks again). */
+  /** Operations asked for (`lock()` or `release()` calls; a claim that retries after the lock-delay asks again). */
   requests: number;
-  /** Lock operations sent (a lock sent again after a rollback counts again). */
+  /** Operations sent (one sent again after a rollback counts again). */
   operations: number;
   /** Transactions sent. */
   transactions: number;
@@ -35,9 +40,14 @@ export interface ClaimBatchStats {
   rollbacks: number;
 }
 
+/** An operation applied (with the key's entry after it, for a lock), or refused. */
+type OpOutcome = { ok: true; entry: KvEntry | undefined } | { ok: false; what: string };
+
+type BatchedOp = Extract<TxnOp, { verb: 'lock' } | { verb: 'delete-cas' }>;
+
 interface Pending {
-  request: LockRequest;
-  resolve: (outcome: LockOutcome) => void;
+  op: BatchedOp;
+  resolve: (outcome: OpOutcome) => void;
   reject: (err: unknown) => void;
 }
 
@@ -58,10 +68,25 @@ export class ClaimBatcher {
   }
 
   /** Queues one lock for the next flush. Rejects (with the transaction's error) if Consul cannot be reached. */
-  lock(request: LockRequest): Promise<LockOutcome> {
-    return new Promise<LockOutcome>((resolve, reject) => {
+  async lock(request: LockRequest): Promise<LockOutcome> {
+    const outcome = await this.#submit({ verb: 'lock', ...request });
+    if (outcome.ok && outcome.entry === undefined) return { ok: false, what: 'no result for the lock' };
+    return outcome as LockOutcome;
+  }
+
+  /**
+   * Queues the delete of `key` if it still holds `index` (a release: a newer owner's key is left
+   * alone). Resolves whether it was deleted; rejects (with the transaction's error) if Consul
+   * cannot be reached.
+   */
+  async release(key: string, index: number): Promise<boolean> {
+    return (await this.#submit({ verb: 'delete-cas', key, index })).ok;
+  }
+
+  #submit(op: BatchedOp): Promise<OpOutcome> {
+    return new Promise<OpOutcome>((resolve, reject) => {
       this.#stats.requests++;
-      this.#queue.push({ request, resolve, reject });
+      this.#queue.push({ op, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       // setImmediate, not a microtask: calls that arrived in the same poll phase (several socket
@@ -74,11 +99,15 @@ export class ClaimBatcher {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    // Chunks go out side by side: each is one request on the agent's connection pool.
-    for (let i = 0; i < queue.length; i += MAX_TXN_OPS) void this.#commit(queue.slice(i, i + MAX_TXN_OPS));
+    // One kind of operation per transaction (see the top of this file); chunks go out side by
+    // side: each is one request on the agent's connection pool.
+    for (const verb of ['lock', 'delete-cas'] as const) {
+      const ofKind = queue.filter((p) => p.op.verb === verb);
+      for (let i = 0; i < ofKind.length; i += MAX_TXN_OPS) void this.#commit(ofKind.slice(i, i + MAX_TXN_OPS));
+    }
   }
 
-  /** Sends `batch` until every lock in it is granted or refused; never rejects itself. */
+  /** Sends `batch` until every operation in it is applied or refused; never rejects itself. */
   async #commit(batch: Pending[]): Promise<void> {
     let rest = batch;
     while (rest.length > 0) {
@@ -86,17 +115,13 @@ export class ClaimBatcher {
       this.#stats.transactions++;
       this.#stats.operations += rest.length;
       try {
-        result = await this.#send(rest.map(({ request }) => ({ verb: 'lock' as const, ...request })));
+        result = await this.#send(rest.map((p) => p.op));
       } catch (err) {
         for (const p of rest) p.reject(err);
         return;
       }
       if (result.ok) {
-        rest.forEach((p, i) => {
-          const entry = result.entries[i];
-          if (entry) p.resolve({ ok: true, entry });
-          else p.resolve({ ok: false, what: 'no result for the lock' });
-        });
+        rest.forEach((p, i) => p.resolve({ ok: true, entry: result.entries[i] }));
         return;
       }
       this.#stats.rollbacks++;

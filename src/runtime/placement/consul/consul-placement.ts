@@ -60,6 +60,8 @@ export class ConsulPlacement implements Placement {
   readonly #api: ConsulApi;
   /** Claims of one event-loop turn share transactions (claim-batcher.ts). */
   readonly #claims: ClaimBatcher;
+  /** Releases in their own batcher: a release never waits behind, or rolls back, a batch of claims. */
+  readonly #releases: ClaimBatcher;
   readonly #service: string;
   readonly #prefix: string;
   /** This process's host and its session, once it registered. */
@@ -77,6 +79,7 @@ export class ConsulPlacement implements Placement {
     this.#opts = opts;
     this.#api = new ConsulApi(opts.address, opts.token);
     this.#claims = new ClaimBatcher((ops) => this.#api.txn(ops));
+    this.#releases = new ClaimBatcher((ops) => this.#api.txn(ops));
     this.#service = `koala-${opts.cluster}`;
     this.#prefix = `koala/${opts.cluster}`;
   }
@@ -187,9 +190,15 @@ export class ConsulPlacement implements Placement {
     return this.#claims.stats;
   }
 
+  /** How many releases and transactions this placement's releases took so far. */
+  get releaseStats(): Readonly<ClaimBatchStats> {
+    return this.#releases.stats;
+  }
+
   async release(iface: string, key: string, _hostId: string, epoch: number): Promise<void> {
-    // Only the write that made this epoch is deleted: a newer owner's key is left alone.
-    await this.#api.txn([{ verb: 'delete-cas', key: this.#actorKey(iface, key), index: epoch }]);
+    // Only the write that made this epoch is deleted: a newer owner's key is left alone. Releases
+    // of one turn (a sweep of idle actors, a host stopping) share transactions.
+    await this.#releases.release(this.#actorKey(iface, key), epoch);
   }
 
   async members(): Promise<HostInfo[]> {
