@@ -10,14 +10,13 @@ import { percentile } from './measure.ts';
 interface HopsFile {
   pid: number;
   baseNs: string;
-  server: boolean[];
+  /** [µs after baseNs, connection number, 1 if sent / 0 if received] */
   events: [number, number, number][];
 }
 
+/** The stamps of one direction of one connection in one process. */
 interface Stream {
   pid: number;
-  sent: boolean;
-  server: boolean;
   times: number[];
 }
 
@@ -36,7 +35,7 @@ export function hopTable(dir: string, fromUs: number, toUs: number, calls: numbe
       if (abs < fromUs || abs > toUs) continue;
       const key = `${socket}/${sent}`;
       let s = bySocket.get(key);
-      if (s === undefined) bySocket.set(key, (s = { pid: data.pid, sent: sent === 1, server: data.server[socket] ?? false, times: [] }));
+      if (s === undefined) bySocket.set(key, (s = { pid: data.pid, times: [] }));
       s.times.push(abs);
     }
     streams.push(...bySocket.values());

@@ -54,7 +54,7 @@ function rows(file: string): Row[] {
 
 /** Samples whose stack passes through the kernel's page-fault handler (fresh memory being touched). */
 function pageFaultSamples(file: string): number {
-  const out = spawnSync('perf', ['script', '-i', file, '-F', 'ip,sym'], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout ?? '';
+  const out = spawnSync('perf', ['script', '-i', file, '-F', 'ip,sym'], { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout ?? '';
   let n = 0;
   for (const sample of out.split('\n\n')) if (sample.includes('page_fault')) n++;
   return n;

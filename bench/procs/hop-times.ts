@@ -24,15 +24,12 @@ if (dir) {
   const socket = new Uint16Array(CAPACITY);
   const sent = new Uint8Array(CAPACITY);
   let count = 0;
+  // Each connection gets a small number, in the order this process first used it.
   const ids = new WeakMap<object, number>();
-  const server = [false];
+  let sockets = 0;
   const stamp = (ws: WebSocket, isSend: number) => {
     let id = ids.get(ws);
-    if (id === undefined) {
-      id = server.length;
-      ids.set(ws, id);
-      server.push((ws as unknown as { _isServer: boolean })._isServer);
-    }
+    if (id === undefined) ids.set(ws, (id = ++sockets));
     const i = count++ & (CAPACITY - 1);
     at[i] = Number(process.hrtime.bigint() - base);
     socket[i] = id;
@@ -58,7 +55,7 @@ if (dir) {
       events.push([at[i]! / 1000, socket[i]!, sent[i]!]);
     }
     // Times in µs on the shared clock: base (ns) as a string keeps its precision.
-    writeFileSync(join(dir, `${process.pid}.hops.json`), JSON.stringify({ pid: process.pid, baseNs: String(base), server, events }));
+    writeFileSync(join(dir, `${process.pid}.hops.json`), JSON.stringify({ pid: process.pid, baseNs: String(base), events }));
   };
   process.on('exit', write);
 }
