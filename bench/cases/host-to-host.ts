@@ -72,9 +72,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const ms = await driver.drive(20_000, IN_FLIGHT, targets);
     let estimate = 20_000 / ms;
     if (seconds >= 1) {
-      // Both sides keep getting faster for a second or more after the first 20 000 calls (the
-      // ceiling's rate rose from ~1.2 to ~1.9 M/s over 2 s in one process): a second of each
-      // before measuring, so that neither is compared while still warming up.
+      // A second of each at full load first: neither is compared while still warming up (see
+      // FULL_LOAD_WARM_MS).
       await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS);
       const calls = Math.round(estimate * FULL_LOAD_WARM_MS);
       estimate = calls / (await driver.drive(calls, IN_FLIGHT, targets));

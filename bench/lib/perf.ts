@@ -26,10 +26,15 @@ export function recordPerf(pids: readonly string[], dir: string): PerfRecording 
     // The listener goes on at once: a recorder that fails at start exits before anyone waits.
     return { proc, exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())) };
   });
+  let stopped: Promise<void> | undefined;
   return {
-    async stop() {
-      for (const r of recorders) r.proc.kill('SIGINT');
-      await Promise.all(recorders.map((r) => r.exited));
+    stop() {
+      // Once, however often it is asked (the measured window ends it, a failure's cleanup too).
+      stopped ??= (async () => {
+        for (const r of recorders) r.proc.kill('SIGINT');
+        await Promise.all(recorders.map((r) => r.exited));
+      })();
+      return stopped;
     },
   };
 }

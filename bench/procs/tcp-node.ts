@@ -10,9 +10,9 @@ const [mode, upstreamPort] = process.argv.slice(2);
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
 
-/** Calls `each` with every whole message that arrives on `socket` (TCP may split or join them). */
 const NOTHING = Buffer.alloc(0);
 
+/** Calls `each` with every whole message that arrives on `socket` (TCP may split or join them). */
 function onMessages(socket: net.Socket, each: (message: Buffer) => void): void {
   let held = NOTHING;
   socket.on('data', (chunk: Buffer) => {

@@ -59,11 +59,10 @@ export class ByInterface<V> {
     let dropped = 0;
     for (const keys of this.#byIface.values()) {
       for (const key of keys.keys()) {
-        if (dropped >= count) break;
+        if (dropped === count) break;
         keys.delete(key);
         dropped++;
       }
-      if (dropped >= count) break;
     }
     this.#size -= dropped;
     return dropped;

@@ -215,10 +215,12 @@ export class FrameWriter {
 
   /** Writes everything of a call but its payload (with room reserved for `payload`, if given); returns where the payload goes. */
   #callHead(kind: EnvelopeKind, id: number, f: CallFields, deadline: number, epoch: number, payload: Buffer | undefined): number {
+    // Whether the fields after the key are the remembered (checked) ones: a pure comparison.
+    const sameTail = this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers);
     // An inherited call first: the fields it shares with the frame's previous call are the very
     // values written (and checked) for that call, so only what differs is checked here.
     const from = this.#inheritFrom;
-    if (from !== undefined && f.iface === from && (kind === 'REQUEST' || kind === 'ONEWAY') && this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers)) {
+    if (sameTail && from !== undefined && f.iface === from && (kind === 'REQUEST' || kind === 'ONEWAY')) {
       if (payload !== undefined && !Buffer.isBuffer(payload)) throw new Error('envelope payload must be a Buffer');
       return this.#inheritedHead(kind === 'REQUEST' ? REQUEST_INDEX : ONEWAY_INDEX, id, f.key, payload?.length ?? 0);
     }
@@ -236,7 +238,6 @@ export class FrameWriter {
     const call = k === REQUEST_INDEX || k === ONEWAY_INDEX;
     // An empty iface marks an inherited call.
     if (call && f.iface.length === 0) throw new Error(`a ${kind} needs an interface name (iface)`);
-    const sameTail = this.#tail.holds(f.method, f.chain, deadline, epoch, f.headers);
     const view = this.#view;
     pos = this.#ifaces.write(buf, view, pos, f.iface);
     pos = writeString(buf, pos, f.key);
