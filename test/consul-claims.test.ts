@@ -3,7 +3,7 @@
 // a batch that meets keys held by another host rolls back, redirects those and grants the rest.
 import test from 'ava';
 import { KoalaError } from '../src/runtime/errors/errors.ts';
-import { ClaimBatcher } from '../src/runtime/placement/consul/claim-batcher.ts';
+import { TxnBatcher } from '../src/runtime/placement/consul/txn-batcher.ts';
 import type { TxnOp, TxnResult } from '../src/runtime/placement/consul/consul-api.ts';
 import { ConsulPlacement } from '../src/runtime/placement/consul/consul-placement.ts';
 import type { HostInfo } from '../src/runtime/placement/protocol.ts';
@@ -166,7 +166,7 @@ test('a rollback that names only its first failing lock: that one fails, the res
     if (first >= 0) return { ok: false, entries: ops.map(() => undefined), errors: [{ opIndex: first, what: `${ops[first]!.key} is held` }] };
     return { ok: true, entries: ops.map((op, i) => ({ key: op.key, value: null, session: 's', modifyIndex: 100 + sent.length * 1000 + i })), errors: [] };
   };
-  const batcher = new ClaimBatcher(send);
+  const batcher = new TxnBatcher(send);
   const keys = ['a', 'x1', 'b', 'x2', 'c'];
   const outcomes = await Promise.all(keys.map((key) => batcher.lock({ key, value: 'v', session: 's' })));
   t.deepEqual(sent, [keys, ['a', 'b', 'x2', 'c'], ['a', 'b', 'c']]);
@@ -183,7 +183,7 @@ test('locks and releases asked for in one turn go in separate transactions, each
     const entries = ops.filter((op) => op.verb === 'lock').map((op, i) => ({ key: op.key, value: null, session: 's', modifyIndex: 500 + i }));
     return { ok: true, entries, errors: [] };
   };
-  const batcher = new ClaimBatcher(send);
+  const batcher = new TxnBatcher(send);
   const [l1, r1, l2, r2] = await Promise.all([
     batcher.lock({ key: 'a', value: 'v', session: 's' }),
     batcher.release('old1', 7),

@@ -11,7 +11,7 @@
 //   over the members they watch with blocking queries, and that host claims the key when the call
 //   arrives. Two callers that pick different hosts cannot both win: the lock decides.
 //   The locks a host asks for in one event-loop turn travel together, up to 64 per transaction
-//   (claim-batcher.ts), so a burst of activations costs few Raft writes.
+//   (txn-batcher.ts), so a burst of activations costs few Raft writes.
 // - A host that stops passing its check loses its session, and with it every lock; Consul's
 //   lock-delay keeps the keys from being taken again at once, covering a host that is slow to fence.
 import { readFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import type { StrategyName } from '../../config/manifest.ts';
 import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
 import { STRATEGIES, type Candidate } from '../strategies.ts';
-import { ClaimBatcher, type ClaimBatchStats } from './claim-batcher.ts';
+import { TxnBatcher, type TxnBatchStats } from './txn-batcher.ts';
 import { ConsulApi, type ServiceEntry } from './consul-api.ts';
 
 export interface ConsulPlacementOptions {
@@ -58,10 +58,10 @@ const VERSION_META = {
 export class ConsulPlacement implements Placement {
   readonly #opts: ConsulPlacementOptions;
   readonly #api: ConsulApi;
-  /** Claims of one event-loop turn share transactions (claim-batcher.ts). */
-  readonly #claims: ClaimBatcher;
+  /** Claims of one event-loop turn share transactions (txn-batcher.ts). */
+  readonly #claims: TxnBatcher;
   /** Releases in their own batcher: a release never waits behind, or rolls back, a batch of claims. */
-  readonly #releases: ClaimBatcher;
+  readonly #releases: TxnBatcher;
   readonly #service: string;
   readonly #prefix: string;
   /** This process's host and its session, once it registered. */
@@ -78,8 +78,8 @@ export class ConsulPlacement implements Placement {
   constructor(opts: ConsulPlacementOptions) {
     this.#opts = opts;
     this.#api = new ConsulApi(opts.address, opts.token);
-    this.#claims = new ClaimBatcher((ops) => this.#api.txn(ops));
-    this.#releases = new ClaimBatcher((ops) => this.#api.txn(ops));
+    this.#claims = new TxnBatcher((ops) => this.#api.txn(ops));
+    this.#releases = new TxnBatcher((ops) => this.#api.txn(ops));
     this.#service = `koala-${opts.cluster}`;
     this.#prefix = `koala/${opts.cluster}`;
   }
@@ -186,12 +186,12 @@ export class ConsulPlacement implements Placement {
   }
 
   /** How many locks and transactions this placement's claims took so far. */
-  get claimStats(): Readonly<ClaimBatchStats> {
+  get claimStats(): Readonly<TxnBatchStats> {
     return this.#claims.stats;
   }
 
   /** How many releases and transactions this placement's releases took so far. */
-  get releaseStats(): Readonly<ClaimBatchStats> {
+  get releaseStats(): Readonly<TxnBatchStats> {
     return this.#releases.stats;
   }
 

@@ -29,7 +29,7 @@ export interface LockRequest {
 export type LockOutcome = { ok: true; entry: KvEntry } | { ok: false; what: string };
 
 /** What the batcher did so far: an observable for tests and sizing, not a control. */
-export interface ClaimBatchStats {
+export interface TxnBatchStats {
   /** Operations asked for (`lock()` or `release()` calls; a claim that retries after the lock-delay asks again). */
   requests: number;
   /** Operations sent (one sent again after a rollback counts again). */
@@ -53,17 +53,17 @@ interface Pending {
 
 export type SendTxn = (ops: readonly TxnOp[]) => Promise<TxnResult>;
 
-export class ClaimBatcher {
+export class TxnBatcher {
   readonly #send: SendTxn;
   #queue: Pending[] = [];
   #scheduled = false;
-  readonly #stats: ClaimBatchStats = { requests: 0, operations: 0, transactions: 0, rollbacks: 0 };
+  readonly #stats: TxnBatchStats = { requests: 0, operations: 0, transactions: 0, rollbacks: 0 };
 
   constructor(send: SendTxn) {
     this.#send = send;
   }
 
-  get stats(): Readonly<ClaimBatchStats> {
+  get stats(): Readonly<TxnBatchStats> {
     return { ...this.#stats };
   }
 
