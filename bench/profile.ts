@@ -16,8 +16,9 @@
 // the round trips are split into time inside each process and time between processes.
 // With `--perf` (no CPU profiles then): Linux `perf record` on every process during the window, and
 // per process the µs per call by thread, by kind of code (kernel, V8 runtime, JIT code), in page
-// faults, and the top symbols (`lib/perf.ts`). The children run with `--perf-basic-prof` (JIT code
-// by function name); for this process's too, start it as `node --perf-basic-prof bench/profile.ts`.
+// faults, and the top symbols (`lib/perf.ts`; KOALA_PERF_TOP=N for N of them, default 12). The
+// children run with `--perf-basic-prof` (JIT code by function name); for this process's too,
+// start it as `node --perf-basic-prof bench/profile.ts`.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -41,8 +42,11 @@ const inFlight = Number(inFlightArg);
 const hops = flags.includes('--hops');
 const perf = flags.includes('--perf');
 const profiling = !flags.includes('--no-cpu-prof') && !hops && !perf;
+/** How many symbols `--perf` lists per process. */
+const perfTop = Number(process.env.KOALA_PERF_TOP ?? 12);
 if (perf) {
   try {
+    if (!Number.isInteger(perfTop) || perfTop < 1) throw new Error(`KOALA_PERF_TOP must be a whole number of symbols (1 or more), got "${process.env.KOALA_PERF_TOP}"`);
     checkPerf();
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -170,7 +174,7 @@ try {
   await recording?.stop();
   await stop!();
 }
-if (perf) process.stdout.write(`\n${perfTable(dir, names, calls)}\n`);
+if (perf) process.stdout.write(`\n${perfTable(dir, names, calls, perfTop)}\n`);
 if (hops) {
   writeHops();
   process.stdout.write(`\n${hopTable(dir, windowUs[0], windowUs[1], calls, (windowUs[1] - windowUs[0]) / calls, names)}\n`);

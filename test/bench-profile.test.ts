@@ -73,3 +73,10 @@ test('profile.ts --hops stamps every process of a real path at one call in fligh
   const total = row(out, 'first frame sent → last message received').p50;
   t.true(total > 0, `round trip ${total}`);
 });
+
+test('profile.ts --perf refuses a KOALA_PERF_TOP that is not a number of symbols, in one line, before starting anything', async (t) => {
+  const r = await execa(process.execPath, [profile, 'ceiling-1', '0.3', '--perf'], { env: { KOALA_PERF_TOP: 'lots' }, reject: false, timeout: 30_000 });
+  t.is(r.exitCode, 1);
+  t.is(r.stderr.trim(), 'KOALA_PERF_TOP must be a whole number of symbols (1 or more), got "lots"');
+  t.is(r.stdout, '');
+});
