@@ -70,32 +70,34 @@ const group = (dso: string) => (dso === '[kernel.kallsyms]' ? 'kernel' : dso ===
 
 /** µs per call per process: by thread and by kind of code, page faults, and the top symbols. */
 export function perfTable(dir: string, pids: ReadonlyMap<string, string>, calls: number, top = 12): string {
-  const perCall = (samples: number) => ((samples / FREQUENCY / calls) * 1e6).toFixed(3).padStart(7);
   const parts: string[] = [`perf (${FREQUENCY} samples/s per thread): µs per call over ${calls} calls`];
   for (const [pid, name] of pids) {
-    const file = join(dir, `${pid}.perf.data`);
-    const all = rows(file);
-    if (all.length === 0) {
-      parts.push(`\n=== ${name}: no samples (perf could not record pid ${pid})`);
-      continue;
-    }
-    const total = all.reduce((a, r) => a + r.samples, 0);
-    if (total / FREQUENCY / calls < 1e-8) {
-      parts.push(`\n=== ${name}: idle (${total} samples)`);
-      continue;
-    }
-    const sum = (key: (r: Row) => string) => {
-      const m = new Map<string, number>();
-      for (const r of all) m.set(key(r), (m.get(key(r)) ?? 0) + r.samples);
-      return [...m].sort((a, b) => b[1] - a[1]);
-    };
-    parts.push(`\n=== ${name}: ${perCall(total).trim()} µs per call`);
-    parts.push(`  by thread: ${sum((r) => (r.thread === 'MainThread' || r.thread === 'node' ? 'main' : r.thread)).map(([k, v]) => `${k} ${perCall(v).trim()}`).join(', ')}`);
-    parts.push(`  by code:   ${sum((r) => group(r.dso)).map(([k, v]) => `${k} ${perCall(v).trim()}`).join(', ')}`);
-    parts.push(`  in page faults: ${perCall(pageFaultSamples(file)).trim()}`);
-    for (const r of [...all].sort((a, b) => b.samples - a.samples).slice(0, top)) parts.push(`  ${perCall(r.samples)}  ${r.thread.padEnd(10)} ${group(r.dso).slice(0, 6).padEnd(6)} ${r.symbol.replace(/file:\/\/\S*?\/(src|bench|node_modules)\//, '$1/').slice(0, 110)}`);
-    // V8 writes /tmp/perf-<pid>.map for --perf-basic-prof: megabytes per process, needed only until now.
+    parts.push(processSection(join(dir, `${pid}.perf.data`), pid, name, calls, top));
+    // V8 writes /tmp/perf-<pid>.map for --perf-basic-prof: megabytes per process, needed only until
+    // now (also for a process that was idle or could not be recorded).
     rmSync(`/tmp/perf-${pid}.map`, { force: true });
   }
   return parts.join('\n');
+}
+
+/** One process's part of `perfTable`. */
+function processSection(file: string, pid: string, name: string, calls: number, top: number): string {
+  const perCall = (samples: number) => ((samples / FREQUENCY / calls) * 1e6).toFixed(3).padStart(7);
+  const all = rows(file);
+  if (all.length === 0) return `\n=== ${name}: no samples (perf could not record pid ${pid})`;
+  const total = all.reduce((a, r) => a + r.samples, 0);
+  if (total / FREQUENCY / calls < 1e-8) return `\n=== ${name}: idle (${total} samples)`;
+  const sum = (key: (r: Row) => string) => {
+    const m = new Map<string, number>();
+    for (const r of all) m.set(key(r), (m.get(key(r)) ?? 0) + r.samples);
+    return [...m].sort((a, b) => b[1] - a[1]);
+  };
+  const lines = [
+    `\n=== ${name}: ${perCall(total).trim()} µs per call`,
+    `  by thread: ${sum((r) => (r.thread === 'MainThread' || r.thread === 'node' ? 'main' : r.thread)).map(([k, v]) => `${k} ${perCall(v).trim()}`).join(', ')}`,
+    `  by code:   ${sum((r) => group(r.dso)).map(([k, v]) => `${k} ${perCall(v).trim()}`).join(', ')}`,
+    `  in page faults: ${perCall(pageFaultSamples(file)).trim()}`,
+  ];
+  for (const r of [...all].sort((a, b) => b.samples - a.samples).slice(0, top)) lines.push(`  ${perCall(r.samples)}  ${r.thread.padEnd(10)} ${group(r.dso).slice(0, 6).padEnd(6)} ${r.symbol.replace(/file:\/\/\S*?\/(src|bench|node_modules)\//, '$1/').slice(0, 110)}`);
+  return lines.join('\n');
 }
