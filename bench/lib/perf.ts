@@ -73,8 +73,9 @@ export function perfTable(dir: string, pids: ReadonlyMap<string, string>, calls:
   const parts: string[] = [`perf (${FREQUENCY} samples/s per thread): µs per call over ${calls} calls`];
   for (const [pid, name] of pids) {
     parts.push(processSection(join(dir, `${pid}.perf.data`), pid, name, calls, top));
-    // V8 writes /tmp/perf-<pid>.map for --perf-basic-prof: megabytes per process, needed only until
-    // now (also for a process that was idle or could not be recorded).
+    // V8 writes /tmp/perf-<pid>.map for --perf-basic-prof (0.4 MB for a host after a one-second
+    // run, growing with the code it compiles), needed only until now; also for a process that was
+    // idle or could not be recorded.
     rmSync(`/tmp/perf-${pid}.map`, { force: true });
   }
   return parts.join('\n');
