@@ -28,6 +28,11 @@ function verdict(f: Figure, v: number): string {
   return '—';
 }
 
+/** Wall time since `started` (a `performance.now()` reading), as "12.3 s". */
+function seconds(started: number): string {
+  return `${((performance.now() - started) / 1000).toFixed(1)} s`;
+}
+
 type Results = Record<string, { runs: Record<string, number>[]; median: Record<string, number> }>;
 let results: Results = {};
 let machine: string;
@@ -37,17 +42,21 @@ if (process.argv.includes('--render')) {
   const saved = JSON.parse(readFileSync(here('./results.json'), 'utf8')) as { date: string; machine: string; runs: number; results: Results };
   ({ results, machine, date, runs } = saved);
 } else {
+  const benchStarted = performance.now();
   for (const c of CASES) {
     const caseRuns: Record<string, number>[] = [];
     for (let i = 0; i < RUNS; i++) {
       process.stderr.write(`bench ${c.name} run ${i + 1}/${RUNS}… `);
+      const runStarted = performance.now();
       const out = execFileSync(process.execPath, [...c.nodeArgs, here('./one.ts'), c.name, String(SECONDS)], { encoding: 'utf8', maxBuffer: 1 << 20 });
       caseRuns.push(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
-      process.stderr.write(`${JSON.stringify(caseRuns.at(-1))}\n`);
+      process.stderr.write(`${JSON.stringify(caseRuns.at(-1))} (${seconds(runStarted)})\n`);
     }
     const keys = Object.keys(caseRuns[0]!);
     results[c.name] = { runs: caseRuns, median: Object.fromEntries(keys.map((k) => [k, median(caseRuns.map((r) => r[k]!))])) };
   }
+  // The issue's budget for a full run is 5 minutes: the total shows how close a run came to it.
+  process.stderr.write(`bench: all cases in ${seconds(benchStarted)}\n`);
   machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
   date = new Date().toISOString().slice(0, 10);
   writeFileSync(here('./results.json'), `${JSON.stringify({ date, machine, runs: RUNS, seconds: SECONDS, results }, null, 2)}\n`);
