@@ -3,7 +3,10 @@
 // (`bench/profile.ts`) cannot see a change of 0.05 µs per call; these can. CPU per call (or per
 // turn, per envelope) from `process.cpuUsage`, the min and median of 7 windows.
 //
-//   node bench/micro.ts <client|gateway|host|caller|ceiling-client|turn|decode|writer> [checkout] [--rounds=N]
+//   node bench/micro.ts <client|gateway|host|caller|ceiling-client|turn|decode|writer> [checkout] [--rounds=N] [--lanes=N]
+//
+// `--lanes=N` (`caller` and `ceiling-client`): how many awaiting lanes make the calls, 10 calls each
+// per round (default 100; the host-to-host case runs 1 000).
 //
 // `--rounds=N`: after the warm-up, run N rounds and print nothing (for bench/instructions.ts,
 // which counts the instructions of two such runs under valgrind: the difference is per call).
@@ -20,6 +23,12 @@ type Any = any;
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const roundsFlag = process.argv.find((a) => a.startsWith('--rounds='));
 const countedRounds = roundsFlag === undefined ? undefined : Number(roundsFlag.slice('--rounds='.length));
+const lanesFlag = process.argv.find((a) => a.startsWith('--lanes='));
+const LANES = lanesFlag === undefined ? 100 : Number(lanesFlag.slice('--lanes='.length));
+if (!Number.isInteger(LANES) || LANES < 1) {
+  console.error(`--lanes must be a whole number of lanes (1 or more), got "${lanesFlag}"`);
+  process.exit(2);
+}
 const subject = positional[0] ?? '';
 const root = resolve(positional[1] ?? resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 const load = (path: string): Promise<Any> => import(`${root}/${path}`);
@@ -36,6 +45,8 @@ const pingCodec = codecs.methodCodec === undefined ? ping.requestType.fields : c
 const pingResult = codecs.valueCodec === undefined ? ping.responseType : codecs.valueCodec(ping.responseType);
 const NO_HEADERS = Object.freeze({});
 const CALLS = 1000; // per frame, as at 1 000 in flight
+/** Calls per round of the lane-driven subjects: 10 per lane, at least a frame's worth. */
+const LANE_CALLS = Math.max(CALLS, LANES * 10);
 
 /** A WebSocket that keeps what is sent; frames are fed in with `emit('message', frame, true)`. */
 class StubSocket extends EventEmitter {
@@ -66,8 +77,8 @@ function requestFrame(): Buffer {
   return w.take();
 }
 
-/** Runs `round` (CALLS calls, or `per` units) `rounds` times per window; prints µs per unit. */
-async function measure(name: string, rounds: number, round: () => Promise<number> | number): Promise<void> {
+/** Runs `round` (`perRound` calls or other units) `rounds` times per window; prints µs per unit. */
+async function measure(name: string, rounds: number, round: () => Promise<number> | number, perRound = CALLS): Promise<void> {
   for (let i = 0; i < rounds; i++) await round(); // warm-up: JIT
   if (countedRounds !== undefined) {
     for (let i = 0; i < countedRounds; i++) await round();
@@ -79,7 +90,7 @@ async function measure(name: string, rounds: number, round: () => Promise<number
     const start = process.cpuUsage();
     for (let i = 0; i < rounds; i++) excluded += await round();
     const used = process.cpuUsage(start);
-    windows.push((used.user + used.system - excluded) / (rounds * CALLS));
+    windows.push((used.user + used.system - excluded) / (rounds * perRound));
   }
   windows.sort((a, b) => a - b);
   console.log(`${name}: min ${windows[0]!.toFixed(3)} med ${windows[3]!.toFixed(3)} µs`);
@@ -206,9 +217,9 @@ async function caller(): Promise<void> {
     cpuOf(() => {
       for (const frame of remote.socket.sent.splice(0)) readFrame(frame, (env: Any) => answers.writeAnswerValue('RESPONSE', env.id, pingResult, 1));
     });
-  await measure("caller, per call (an actor's call made, its answer read, its await resumed)", 50, async () => {
-    // 100 lanes of 10 calls each (in the bench, each lane makes hundreds of calls: a lane's start is not a call's cost).
-    const drive = driver.drive(CALLS, 100, targets);
+  await measure(`caller, per call (an actor's call made, its answer read, its await resumed; ${LANES} lanes)`, 50, async () => {
+    // LANES lanes of 10 calls each (in the bench, each lane makes hundreds of calls: a lane's start is not a call's cost).
+    const drive = driver.drive(LANE_CALLS, LANES, targets);
     let stub = 0;
     // Calls go out as the answers to earlier ones come in (the driver's lanes), so answer until done.
     let done = false;
@@ -219,7 +230,7 @@ async function caller(): Promise<void> {
       if (answers.count > 0) remote.socket.emit('message', answers.take(), true);
     }
     return stub;
-  });
+  }, LANE_CALLS);
   await host.stop();
 }
 
@@ -249,8 +260,8 @@ async function ceilingClient(): Promise<void> {
       pending.delete(id);
       resolve(wire.payloadInt(frame, start));
     });
-  await measure('ceiling client, per call (a request written, its answer read, its await resumed)', 50, async () => {
-    let left = CALLS;
+  await measure(`ceiling client, per call (a request written, its answer read, its await resumed; ${LANES} lanes)`, 50, async () => {
+    let left = LANE_CALLS;
     let n = 0;
     const lane = async () => {
       while (left > 0) {
@@ -259,7 +270,7 @@ async function ceilingClient(): Promise<void> {
       }
     };
     let done = false;
-    void Promise.all(Array.from({ length: 100 }, lane)).then(() => (done = true));
+    void Promise.all(Array.from({ length: LANES }, lane)).then(() => (done = true));
     let stub = 0;
     while (!done) {
       await tick();
@@ -274,7 +285,7 @@ async function ceilingClient(): Promise<void> {
       for (const frame of answers) onFrame(frame);
     }
     return stub;
-  });
+  }, LANE_CALLS);
 }
 
 async function turn(): Promise<void> {
