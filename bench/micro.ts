@@ -21,12 +21,14 @@ import { fileURLToPath } from 'node:url';
 type Any = any;
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const roundsFlag = process.argv.find((a) => a.startsWith('--rounds='));
-const countedRounds = roundsFlag === undefined ? undefined : Number(roundsFlag.slice('--rounds='.length));
-const lanesFlag = process.argv.find((a) => a.startsWith('--lanes='));
-const LANES = lanesFlag === undefined ? 100 : Number(lanesFlag.slice('--lanes='.length));
+/** The value of `--name=value`, if given. */
+const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const roundsFlag = flag('rounds');
+const countedRounds = roundsFlag === undefined ? undefined : Number(roundsFlag);
+const lanesFlag = flag('lanes');
+const LANES = lanesFlag === undefined ? 100 : Number(lanesFlag);
 if (!Number.isInteger(LANES) || LANES < 1) {
-  console.error(`--lanes must be a whole number of lanes (1 or more), got "${lanesFlag}"`);
+  console.error(`--lanes must be a whole number of lanes (1 or more), got "--lanes=${lanesFlag}"`);
   process.exit(2);
 }
 const subject = positional[0] ?? '';
