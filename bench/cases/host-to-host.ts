@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
 import { IDriver } from '../fixtures-driver.ts';
-import { FULL_LOAD_WARM_MS, interleaved, pairedRatio, perSecond, sampleThroughput, warm, type Throughput } from '../lib/measure.ts';
+import { FULL_LOAD_WARM_MS, HOST_TO_HOST_WARM_ROUNDS, interleaved, pairedRatio, perSecond, sampleThroughput, warm, type Throughput } from '../lib/measure.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
 import { benchManifest, startRealCluster } from './real-cluster.ts';
@@ -72,11 +72,15 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const ms = await driver.drive(20_000, IN_FLIGHT, targets);
     let estimate = 20_000 / ms;
     if (seconds >= 1) {
-      // A second of each at full load first: neither is compared while still warming up (see
-      // FULL_LOAD_WARM_MS).
-      await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS);
-      const calls = Math.round(estimate * FULL_LOAD_WARM_MS);
-      estimate = calls / (await driver.drive(calls, IN_FLIGHT, targets));
+      // Seconds of each at full load first, taking turns: neither is compared while still warming
+      // up (see HOST_TO_HOST_WARM_ROUNDS).
+      await interleaved(HOST_TO_HOST_WARM_ROUNDS, {
+        koala: async () => {
+          const calls = Math.round(estimate * FULL_LOAD_WARM_MS);
+          estimate = calls / (await driver.drive(calls, IN_FLIGHT, targets));
+        },
+        ceiling: async () => void (await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS)),
+      });
     }
 
     // Six pairs of short slices: the ratio is the median of the pairs' ratios (`pairedRatio`).
