@@ -88,7 +88,7 @@ export const FULL_LOAD_WARM_MS = 1000;
 /**
  * Host to host: how many alternating seconds of full load each side gets before its measured
  * slices. A calling host driven without pause kept getting cheaper for 5–9 s (its CPU per call fell
- * from ~1.9 to ~0.7 µs: V8 deoptimising and recompiling its socket and wire code, seen with
+ * from ~1.9 to 0.6–1.3 µs: V8 deoptimising and recompiling its socket and wire code, seen with
  * `--trace-deopt`, and its young generation growing), while a `ws` client is
  * steady after ~2 s; so one second measured the host still warming up. Alternating, as the slices
  * do: a side left idle for seconds while the other warms is cold again (the ceiling fell to
