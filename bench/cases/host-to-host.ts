@@ -67,18 +67,21 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const bare = () => ceiling.call(n++);
     await warm(bare, 2000);
     await warm(bare, 20_000, IN_FLIGHT);
-    // Warm-up, and a first estimate of the rate to size each slice's calls to its duration.
+    // Warm-up, and a first estimate of the rate to size each round's calls to its duration.
     await driver.drive(20_000, IN_FLIGHT, targets);
-    const ms = await driver.drive(20_000, IN_FLIGHT, targets);
-    let estimate = 20_000 / ms;
+    let estimate = 20_000 / (await driver.drive(20_000, IN_FLIGHT, targets));
+    /** One round of the driver sized to last about `ms` (from the last round's rate). */
+    const driveFor = async (ms: number): Promise<Throughput> => {
+      const calls = Math.max(IN_FLIGHT * 2, Math.round(estimate * ms));
+      const took = await driver.drive(calls, IN_FLIGHT, targets);
+      estimate = calls / took;
+      return { calls, ms: took };
+    };
     if (seconds >= 1) {
       // Seconds of each at full load first, taking turns: neither is compared while still warming
       // up (see HOST_TO_HOST_WARM_ROUNDS).
       await interleaved(HOST_TO_HOST_WARM_ROUNDS, {
-        koala: async () => {
-          const calls = Math.round(estimate * FULL_LOAD_WARM_MS);
-          estimate = calls / (await driver.drive(calls, IN_FLIGHT, targets));
-        },
+        koala: async () => void (await driveFor(FULL_LOAD_WARM_MS)),
         ceiling: async () => void (await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS)),
       });
     }
@@ -88,12 +91,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const slice = Math.max(250, (seconds * 1000) / 2 / rounds);
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[] };
     await interleaved(rounds, {
-      koala: async () => {
-        const calls = Math.max(IN_FLIGHT * 2, Math.round(estimate * slice));
-        const took = await driver.drive(calls, IN_FLIGHT, targets);
-        rate.koala.push({ calls, ms: took });
-        estimate = calls / took;
-      },
+      koala: async () => void rate.koala.push(await driveFor(slice)),
       ceiling: async () => void rate.ceiling.push(await sampleThroughput(bare, IN_FLIGHT, slice)),
     });
     const callsPerSec = perSecond(rate.koala);

@@ -78,10 +78,10 @@ export function perSecond(parts: readonly Throughput[]): number {
 }
 
 /**
- * How long each side of a throughput comparison runs at full load before its measured slices.
- * After a warm-up by count both Koala and the bare `ws` ceiling kept speeding up for 2–3 s, most in
- * the first second (on the gateway path their first half-second windows were 20–50 % below the
- * later ones; in host to host the one-hop ceiling rose from ~1.2 to ~1.9 M/s over 2 s).
+ * How long each side of a throughput comparison runs at full load before its measured slices (in
+ * host to host: each of its turns, see HOST_TO_HOST_WARM_ROUNDS). After a warm-up by count both
+ * Koala and the bare `ws` ceiling kept speeding up for 2–3 s, most in the first second (on the
+ * gateway path their first half-second windows were 20–50 % below the later ones).
  */
 export const FULL_LOAD_WARM_MS = 1000;
 
