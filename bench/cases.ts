@@ -103,7 +103,7 @@ export const CASES: BenchCase[] = [
   },
   {
     name: 'memory',
-    title: '**Memory**: idle activations of an empty actor (500 k, in-process placement included)',
+    title: '**Memory**: idle activations of an empty actor (250 k, in-process placement included)',
     nodeArgs: ['--expose-gc', '--max-old-space-size=8192'],
     figures: [
       { key: 'bytesPerActivation', label: 'bytes per idle activation', unit: 'B', max: 2048 },

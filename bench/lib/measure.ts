@@ -96,6 +96,27 @@ export const FULL_LOAD_WARM_MS = 1000;
  */
 export const HOST_TO_HOST_WARM_ROUNDS = 5;
 
+/**
+ * How long each subject of a latency comparison runs at one call in flight before its measured
+ * slices. After the warm-up by count (which ends at full load), one call in flight kept getting
+ * faster for seconds, in every process of a subject and for that subject only: `--trace-opt`
+ * showed Turbofan recompiling the message path (the `ws` receiver, stream writes, Koala's frame
+ * and envelope readers) 1–7 s into the one-in-flight load, after deoptimisations on switching from
+ * full load. Warming Koala alone moved Koala's p99 and not the ceiling's; warming the TCP floor
+ * alone, or idling, moved neither (session 14 in bench/README.md).
+ */
+export const LATENCY_WARM_MS = 3000;
+/** A latency warm-up's turns: short, so that no subject sits idle (and cools) for long meanwhile. */
+const LATENCY_WARM_TURN_MS = 500;
+
+/** Runs each subject one call at a time for `ms` in all, in alternating turns (see LATENCY_WARM_MS). */
+export async function warmLatency<K extends string>(subjects: Record<K, Call>, ms: number): Promise<void> {
+  const rounds = Math.max(1, Math.round(ms / LATENCY_WARM_TURN_MS));
+  const turns = {} as Record<K, () => Promise<void>>;
+  for (const name of Object.keys(subjects) as K[]) turns[name] = () => sampleLatency(subjects[name], ms / rounds, []);
+  await interleaved(rounds, turns);
+}
+
 /** Warm-up: JIT, connections, activations. Runs `count` calls `inFlight` at a time. */
 export async function warm(call: Call, count: number, inFlight = 1): Promise<void> {
   let left = count;
