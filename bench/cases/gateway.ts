@@ -45,8 +45,8 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     await warm(tcp.call, 2000);
     // Then Koala and the ceiling at one call in flight for a while: their message paths are still
     // being recompiled after the full load (see LATENCY_WARM_MS). Not the TCP floor: its path is
-    // almost no JavaScript, and warming it alone did not move its p99.
-    if (seconds >= 1) await warmLatency({ koala, ceiling: bare }, LATENCY_WARM_MS);
+    // almost no JavaScript, and warming it alone did not move its p99. (A smoke run: a token turn.)
+    await warmLatency({ koala, ceiling: bare }, seconds >= 1 ? LATENCY_WARM_MS : 100);
 
     // Each subject gets seconds/3 of latency sampling and seconds/3 of throughput, in slices.
     // Latency in 9 short slices each: on a shared machine the time a wake-up takes drifts within
