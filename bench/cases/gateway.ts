@@ -1,8 +1,9 @@
 // Koala's gateway path, client → gateway → host → actor and back (a real cluster: embedded
 // placement, one host, one gateway, the client in this process), side by side with the ceiling
-// (bare `ws` relay, same hops, same batching) and the peer (Moleculer, TCP transporter), measured in
-// interleaved slices so that all three see the same machine load. 1 in flight: p50/p99 latency;
-// 1 000 in flight: calls/s (Moleculer at 100 in flight, as the issue compares it).
+// (bare `ws` relay, same hops, same batching: the table's Ceiling rows) and the peer (Moleculer, TCP
+// transporter), measured in interleaved slices so that all three see the same machine load. 1 in
+// flight: p50/p99 latency; 1 000 in flight: calls/s (Moleculer at 100 in flight, as the issue
+// compares it).
 import { fileURLToPath } from 'node:url';
 import { IBench } from '../fixtures-empty.ts';
 import { FULL_LOAD_WARM_MS, interleaved, LATENCY_WARM_MS, pairedRatio, perSecond, ratio, sampleLatency, sampleThroughput, summarise, warm, warmLatency, type Throughput } from '../lib/measure.ts';
@@ -10,11 +11,11 @@ import { startMoleculer } from '../lib/moleculer-peer.ts';
 import { closeAll, startTogether } from '../lib/together.ts';
 import { startTcpFloor } from '../lib/tcp-floor.ts';
 import { startCeiling } from '../lib/ws-ceiling.ts';
-import { IN_FLIGHT as CEILING_IN_FLIGHT } from './ceiling.ts';
 import { IN_FLIGHT as MOLECULER_IN_FLIGHT } from './moleculer.ts';
 import { benchManifest, startRealCluster } from './real-cluster.ts';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures-empty.ts', import.meta.url));
+/** Koala's and the ceiling's calls in flight for throughput. */
 export const IN_FLIGHT = 1000;
 /** The fixed set of actors the calls go to: activated during warm-up, so this is steady state. */
 const ACTORS = 64;
@@ -38,7 +39,7 @@ export async function run(seconds: number): Promise<Record<string, number>> {
     const bare = () => ceiling.call(n++);
     const moleculer = () => peer.call(n++);
     // Warm-up: JIT on every side, connections, activations, cached positions.
-    for (const [call, inFlight] of [[koala, IN_FLIGHT], [bare, CEILING_IN_FLIGHT], [moleculer, MOLECULER_IN_FLIGHT]] as const) {
+    for (const [call, inFlight] of [[koala, IN_FLIGHT], [bare, IN_FLIGHT], [moleculer, MOLECULER_IN_FLIGHT]] as const) {
       await warm(call, 2000);
       await warm(call, 10_000, inFlight);
     }
@@ -68,12 +69,12 @@ export async function run(seconds: number): Promise<Record<string, number>> {
       // FULL_LOAD_WARM_MS). Not Moleculer: its ratio is far from its target either way, and the
       // whole bench must stay within 5 minutes.
       await sampleThroughput(koala, IN_FLIGHT, FULL_LOAD_WARM_MS);
-      await sampleThroughput(bare, CEILING_IN_FLIGHT, FULL_LOAD_WARM_MS);
+      await sampleThroughput(bare, IN_FLIGHT, FULL_LOAD_WARM_MS);
     }
     const rate = { koala: [] as Throughput[], ceiling: [] as Throughput[], moleculer: [] as Throughput[] };
     await interleaved(rounds, {
       koala: async () => void rate.koala.push(await sampleThroughput(koala, IN_FLIGHT, slice)),
-      ceiling: async () => void rate.ceiling.push(await sampleThroughput(bare, CEILING_IN_FLIGHT, slice)),
+      ceiling: async () => void rate.ceiling.push(await sampleThroughput(bare, IN_FLIGHT, slice)),
       moleculer: async () => void rate.moleculer.push(await sampleThroughput(moleculer, MOLECULER_IN_FLIGHT, slice)),
     });
 

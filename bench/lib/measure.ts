@@ -101,11 +101,12 @@ export const HOST_TO_HOST_WARM_ROUNDS = 5;
  * slices. After the warm-up by count (which ends at full load), one call in flight kept getting
  * faster for seconds, in every process of a subject and for that subject only: `--trace-opt`
  * showed Turbofan recompiling the message path (the `ws` receiver, stream writes, Koala's frame
- * and envelope readers) 1–7 s into the one-in-flight load, after deoptimisations on switching from
- * full load. Warming Koala alone moved Koala's p99 and not the ceiling's; warming the TCP floor
- * alone, or idling, moved neither (session 14 in bench/README.md).
+ * and envelope readers) for 7 s of one-in-flight load, after deoptimisations when the load
+ * changed. Warming Koala alone moved Koala's p99 and not the ceiling's; warming the TCP floor
+ * alone, or idling, moved neither. 3 s left Koala's p99 at 453–1 689 µs, 6 s gave 374–493 µs
+ * (4 alternating runs each; session 14 in bench/README.md).
  */
-export const LATENCY_WARM_MS = 3000;
+export const LATENCY_WARM_MS = 6000;
 /** A latency warm-up's turns: short, so that no subject sits idle (and cools) for long meanwhile. */
 const LATENCY_WARM_TURN_MS = 500;
 
