@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CASES, type Figure } from './cases.ts';
+import { type BenchCase, CASES, type Figure } from './cases.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -63,7 +63,7 @@ if (process.argv.includes('--render')) {
 }
 
 // The case's title on its first row only; cases missing from the results (added since) are skipped.
-const resultsOf = (c: (typeof CASES)[number]) => results[c.measuredIn ?? c.name];
+const resultsOf = (c: BenchCase) => results[c.measuredIn ?? c.name];
 const rows = CASES.filter((c) => resultsOf(c) !== undefined).flatMap((c) =>
   c.figures.map((f, i) => {
     const r = resultsOf(c)!;

@@ -103,8 +103,8 @@ export const HOST_TO_HOST_WARM_ROUNDS = 5;
  * showed Turbofan recompiling the message path (the `ws` receiver, stream writes, Koala's frame
  * and envelope readers) for 7 s of one-in-flight load, after deoptimisations when the load
  * changed. Warming Koala alone moved Koala's p99 and not the ceiling's; warming the TCP floor
- * alone, or idling, moved neither. 3 s left Koala's p99 at 453–1 689 µs, 6 s gave 374–493 µs
- * (4 alternating runs each; session 14 in bench/README.md).
+ * alone, or idling, moved neither. 3 s left Koala's p99 at 453–1 689 µs, 6 s at 374–540 µs, about
+ * the ceiling's (alternating runs; session 14 in bench/README.md).
  */
 export const LATENCY_WARM_MS = 6000;
 /** A latency warm-up's turns: short, so that no subject sits idle (and cools) for long meanwhile. */
