@@ -11,9 +11,15 @@
 // of seconds: Host's LONG_BUDGET_MS). A shorter budget of a call's own is counted from a fresh
 // reading (`clockNow`).
 
-let taskNow = 0;
+/**
+ * No reading in this task. Not 0: a reading (`Date.now()`, ~1.7e12) is never a small integer, and
+ * a sentinel that is one made V8 first compile `taskNow === NONE` for small integers, then throw
+ * that code away ("not a Smi") in every function it was inlined into once a reading came along.
+ */
+const NONE = -0.5;
+let taskNow = NONE;
 const forgetTaskTime = (): void => {
-  taskNow = 0;
+  taskNow = NONE;
 };
 
 /**
@@ -23,7 +29,7 @@ const forgetTaskTime = (): void => {
  * the one that forgets it, share it: a fan-out of a thousand calls reads the clock a few times.
  */
 export function clockNow(): number {
-  if (taskNow === 0) queueMicrotask(forgetTaskTime);
+  if (taskNow === NONE) queueMicrotask(forgetTaskTime);
   return (taskNow = Date.now());
 }
 
@@ -32,5 +38,5 @@ export function clockNow(): number {
  * time now, and earlier by at most the time the task has run since.
  */
 export function lastReading(): number {
-  return taskNow === 0 ? clockNow() : taskNow;
+  return taskNow === NONE ? clockNow() : taskNow;
 }
