@@ -2,7 +2,13 @@
 // with a killed supervisor, and a crashed host is restarted.
 import test from 'ava';
 import { execa } from 'execa';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IPlayer } from '../plugins/player/index.ts';
 import { isAlive, readRunState } from '../src/runtime/supervisor/run-state.ts';
+import { startCluster } from './helpers/cluster-api.ts';
 import { BIN, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor, upDetached } from './helpers/cluster.ts';
 
 test.serial('foreground `koala up`: logs with prefixes, Ctrl-C stops every child within 5 s and exits 0', async (t) => {
@@ -64,4 +70,25 @@ test.serial('a crashed host is restarted and the cluster keeps serving', async (
   const back = await koala(dir, ['call', 'IPlayer/1', 'echo', 'back']);
   t.is(back.stdout, 'back', back.stderr);
   t.is((await koala(dir, ['call', 'IPlayer/1', 'count'])).stdout, '1');
+});
+
+test.serial('children keep Node’s compile cache, in its default directory when the supervisor has none', async (t) => {
+  // This process has no compile cache of its own: whatever the directory holds, the children wrote.
+  const saved = { TMPDIR: process.env.TMPDIR, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE };
+  const scratch = await mkdtemp(join(tmpdir(), 'koala-cache-'));
+  process.env.TMPDIR = scratch;
+  delete process.env.NODE_COMPILE_CACHE;
+  t.teardown(async () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await rm(scratch, { recursive: true, force: true });
+  });
+  t.is(module.getCompileCacheDir?.(), undefined);
+  const cluster = await startCluster(t, { replicas: 1 });
+  const entries = await readdir(join(scratch, 'node-compile-cache'), { recursive: true });
+  t.true(entries.length > 0, 'the children wrote compiled code to the cache');
+  // The cluster works as ever.
+  t.is(await cluster.client.getProxy(IPlayer, 'cache').echo('hi'), 'hi');
 });

@@ -1,6 +1,9 @@
 // The supervisor: starts placement, hosts and the gateway as child processes, waits until each
 // is ready, relays their logs, restarts the ones that crash and stops them all in order.
 import { randomBytes } from 'node:crypto';
+import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -30,9 +33,20 @@ interface ChildSpec {
   config: ChildBase & Record<string, unknown>;
 }
 
+/**
+ * Where children keep Node's compile cache. Every start compiles the same modules (Koala's own and
+ * the plugins, TypeScript stripped first); from the cache a child is ready in about a third of the
+ * time (measured: `koala up --detach`, children ready in 590–830 → 180–350 ms). A directory the
+ * user chose (`NODE_COMPILE_CACHE`) holds, as does `NODE_DISABLE_COMPILE_CACHE=1`, which Node
+ * honours in the children by itself.
+ */
+function compileCacheDir(): string {
+  return process.env.NODE_COMPILE_CACHE ?? module.getCompileCacheDir?.() ?? join(tmpdir(), 'node-compile-cache');
+}
+
 function spawnChild(spec: ChildSpec) {
   return execa(process.execPath, [spec.entry], {
-    env: { [CHILD_CONFIG_ENV]: JSON.stringify(spec.config) },
+    env: { [CHILD_CONFIG_ENV]: JSON.stringify(spec.config), NODE_COMPILE_CACHE: compileCacheDir() },
     ipc: true,
     serialization: 'json',
     stdin: 'ignore',
