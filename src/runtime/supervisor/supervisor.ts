@@ -35,8 +35,8 @@ interface ChildSpec {
 
 /**
  * Where children keep Node's compile cache. Every start compiles the same modules (Koala's own and
- * the plugins, TypeScript stripped first); from the cache a child is ready in about a third of the
- * time (measured: `koala up --detach`, children ready in 590–830 → 180–350 ms). A directory the
+ * the plugins, TypeScript stripped first); from the cache a child is ready in about half the time
+ * (measured: `koala up --detach`, children ready in 590–830 → 290–400 ms). A directory the
  * user chose (`NODE_COMPILE_CACHE`) holds, as does `NODE_DISABLE_COMPILE_CACHE=1`, which Node
  * honours in the children by itself.
  */
