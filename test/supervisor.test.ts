@@ -1,5 +1,5 @@
 // The supervisor's process discipline: Ctrl-C stops everything quickly and cleanly, children die
-// with a killed supervisor, and a crashed host is restarted.
+// with a killed supervisor, a crashed host is restarted, and children start from Node's compile cache.
 import test from 'ava';
 import { execa } from 'execa';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
