@@ -316,10 +316,10 @@ test('stateless workers: any serving host, epoch 0, nothing recorded', (t) => {
   t.true(svc.locate('IPlayer', '1').epoch > 0, 'other interfaces of the host keep single activation');
 });
 
-test('the strategy sees only live hosts serving the interface, with the identity and the clock', (t) => {
-  const calls: { ids: string[]; iface: string; key: string; now: number }[] = [];
-  const spy: Strategy = (candidates, iface, key, now) => {
-    calls.push({ ids: candidates.map((c) => c.info.id), iface, key, now });
+test('the strategy sees only live hosts serving the interface, with the identity, the clock and the caller', (t) => {
+  const calls: { ids: string[]; iface: string; key: string; now: number; from: string }[] = [];
+  const spy: Strategy = (candidates, iface, key, now, from) => {
+    calls.push({ ids: candidates.map((c) => c.info.id), iface, key, now, from });
     return candidates[candidates.length - 1]!;
   };
   const { svc, clock } = service(spy);
@@ -329,7 +329,11 @@ test('the strategy sees only live hosts serving the interface, with the identity
   svc.register(host('new', ['IPlayer']));
   clock.now += TTL / 2; // `old` has just expired
   t.is(svc.locate('IPlayer', 'k').host, 'new');
-  t.deepEqual(calls, [{ ids: ['new'], iface: 'IPlayer', key: 'k', now: clock.now }]);
+  t.is(svc.locate('IPlayer', 'j', 'other').host, 'new');
+  t.deepEqual(calls, [
+    { ids: ['new'], iface: 'IPlayer', key: 'k', now: clock.now, from: '' },
+    { ids: ['new'], iface: 'IPlayer', key: 'j', now: clock.now, from: 'other' },
+  ]);
 });
 
 // ---- strategies --------------------------------------------------------------------------------
@@ -340,10 +344,11 @@ function candidate(id: string, load = 0, since = NOW - 10 * WARM_UP_MS): Candida
   return { info: host(id, ['I'], load), since };
 }
 
-function shares(strategy: Strategy, candidates: Candidate[], picks = 2000): Map<string, number> {
+/** Each host's share of `picks` new activations; `from`: the calling host's id ('' for a gateway). */
+function shares(strategy: Strategy, candidates: Candidate[], picks = 2000, from = ''): Map<string, number> {
   const counts = new Map<string, number>(candidates.map((c) => [c.info.id, 0]));
   for (let i = 0; i < picks; i++) {
-    const id = strategy(candidates, 'I', String(i), NOW).info.id;
+    const id = strategy(candidates, 'I', String(i), NOW, from).info.id;
     counts.set(id, counts.get(id)! + 1);
   }
   return new Map([...counts].map(([id, n]) => [id, n / picks]));
@@ -351,16 +356,16 @@ function shares(strategy: Strategy, candidates: Candidate[], picks = 2000): Map<
 
 test('every configurable strategy exists', (t) => {
   t.deepEqual(Object.keys(STRATEGIES).sort(), ['hash', 'load-aware', 'prefer-local', 'random']);
-  for (const s of Object.values(STRATEGIES)) t.is(s([candidate('only')], 'I', '1', NOW).info.id, 'only');
+  for (const s of Object.values(STRATEGIES)) t.is(s([candidate('only')], 'I', '1', NOW, '').info.id, 'only');
 });
 
 test('hash: stable per identity, independent of candidate order', (t) => {
   const hosts = ['h1', 'h2', 'h3', 'h4'].map((id) => candidate(id));
   const reversed = [...hosts].reverse();
   for (let i = 0; i < 200; i++) {
-    const a = STRATEGIES.hash(hosts, 'IPlayer', String(i), NOW).info.id;
-    t.is(STRATEGIES.hash(hosts, 'IPlayer', String(i), NOW + 12345).info.id, a);
-    t.is(STRATEGIES.hash(reversed, 'IPlayer', String(i), NOW).info.id, a);
+    const a = STRATEGIES.hash(hosts, 'IPlayer', String(i), NOW, '').info.id;
+    t.is(STRATEGIES.hash(hosts, 'IPlayer', String(i), NOW + 12345, '').info.id, a);
+    t.is(STRATEGIES.hash(reversed, 'IPlayer', String(i), NOW, '').info.id, a);
   }
 });
 
@@ -371,14 +376,14 @@ test('hash: spreads identities over the hosts and moves only the keys of a host 
   const without = hosts.filter((c) => c.info.id !== 'h2');
   let moved = 0;
   for (let i = 0; i < 1000; i++) {
-    const before = STRATEGIES.hash(hosts, 'I', String(i), NOW).info.id;
-    const after = STRATEGIES.hash(without, 'I', String(i), NOW).info.id;
+    const before = STRATEGIES.hash(hosts, 'I', String(i), NOW, '').info.id;
+    const after = STRATEGIES.hash(without, 'I', String(i), NOW, '').info.id;
     if (before !== 'h2') t.is(after, before);
     else moved++;
   }
   t.true(moved > 0);
   // Interface is part of the identity.
-  const differs = Array.from({ length: 100 }, (_, i) => STRATEGIES.hash(hosts, 'IA', String(i), NOW).info.id !== STRATEGIES.hash(hosts, 'IB', String(i), NOW).info.id);
+  const differs = Array.from({ length: 100 }, (_, i) => STRATEGIES.hash(hosts, 'IA', String(i), NOW, '').info.id !== STRATEGIES.hash(hosts, 'IB', String(i), NOW, '').info.id);
   t.true(differs.some(Boolean));
 });
 
@@ -410,6 +415,19 @@ test('load-aware: warm-up lowers a new host’s share, unless every host is new'
   t.true(allNew.get('n1')! > 0.4 && allNew.get('n1')! < 0.6, 'a cluster that just started spreads evenly');
 });
 
+test('prefer-local: the calling host when it serves the interface, else load-aware', (t) => {
+  const hosts = [candidate('a', 50), candidate('b', 0), candidate('c', 0, NOW)];
+  // Local even when it is the busiest or the newest host: the call then stays in its process.
+  t.is(shares(STRATEGIES['prefer-local'], hosts, 500, 'a').get('a'), 1);
+  t.is(shares(STRATEGIES['prefer-local'], hosts, 500, 'c').get('c'), 1);
+  // From a gateway (''), or from a host that does not serve the interface: load-aware's shares.
+  for (const from of ['', 'elsewhere']) {
+    const share = shares(STRATEGIES['prefer-local'], hosts, 2000, from);
+    t.true(share.get('b')! > 0.7, `from "${from}": the idle, warm host got ${share.get('b')}`);
+    t.true(share.get('a')! > 0.01 && share.get('a')! < 0.2, `from "${from}": the busy host got ${share.get('a')}`);
+  }
+});
+
 test('random uses every host about equally', (t) => {
   const share = shares(STRATEGIES.random, ['a', 'b', 'c', 'd'].map((id) => candidate(id)), 4000);
   for (const [id, s] of share) t.true(s > 0.18 && s < 0.32, `${id} got ${s}`);
@@ -419,7 +437,9 @@ test('random uses every host about equally', (t) => {
 
 async function placementOverWire(t: import('ava').ExecutionContext) {
   const clock = { now: Date.now() };
-  const svc = new EmbeddedPlacementService({ leaseTtlMs: TTL, strategy: first, now: () => clock.now });
+  // The caller's host if it names one (to see `from` cross the wire), else the first candidate.
+  const callerOrFirst: Strategy = (candidates, iface, key, now, from) => candidates.find((c) => c.info.id === from) ?? first(candidates, iface, key, now, from);
+  const svc = new EmbeddedPlacementService({ leaseTtlMs: TTL, strategy: callerOrFirst, now: () => clock.now });
   const services = new ServiceTable().add(PlacementInterface, svc);
   const server = await listen(t, { onRequest: (env, peer) => services.dispatch(env, peer) });
   const client = new EmbeddedPlacementClient(server.url, identity('host-1', { role: 'host' }));
@@ -442,6 +462,7 @@ test('EmbeddedPlacementClient: the whole placement API over the wire', async (t)
   const pos: Position = await client.locate('IPlayer', '1');
   t.like(pos, { host: 'a', address: host('a', []).address });
   t.deepEqual(await client.locate('IPlayer', '1'), pos);
+  t.is((await client.locate('IPlayer', '2', 'b')).host, 'b', 'the calling host reaches the strategy');
   t.true(await client.renew('a', 9));
   t.false(await client.renew('ghost', 9));
   t.is((await client.members())[0]!.load, 9);

@@ -62,7 +62,8 @@ export const PlacementInterface = defineInterface({
     register: { request: [{ name: 'host', type: 'HostInfo' }], response: 'int' },
     renew: { request: [{ name: 'host', type: 'string' }, { name: 'load', type: 'int' }], response: 'boolean' },
     unregister: { request: [{ name: 'host', type: 'string' }], response: 'null' },
-    locate: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }], response: 'Position' },
+    // `from`: the calling host's id ('' from a gateway or a client), for the `prefer-local` strategy.
+    locate: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'from', type: 'string' }], response: 'Position' },
     claim: { request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'host', type: 'string' }], response: 'Position' },
     release: {
       request: [{ name: 'iface', type: 'string' }, { name: 'key', type: 'string' }, { name: 'host', type: 'string' }, { name: 'epoch', type: 'long' }],
@@ -111,8 +112,9 @@ export interface Placement {
   /**
    * Where the actor lives, or — if it lives nowhere yet — the host it should live on, chosen by the
    * strategy. (Embedded placement records that choice; Consul only suggests it, and the host claims.)
+   * `from` is the calling host's id, if the caller is a host: `prefer-local` places the actor there.
    */
-  locate(iface: string, key: string): Promise<Position>;
+  locate(iface: string, key: string, from?: string): Promise<Position>;
   /**
    * Called by a host about to activate an actor: makes `hostId` its owner unless someone owns it
    * already, and returns the owner. Only the owner may activate it.

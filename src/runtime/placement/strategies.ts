@@ -9,7 +9,12 @@ export interface Candidate {
   since: number;
 }
 
-export type Strategy = (candidates: readonly Candidate[], iface: string, key: string, now: number) => Candidate;
+/**
+ * Picks one of `candidates` (live hosts that serve `iface`; never empty) for a new activation of
+ * `iface/key`. `from` is the id of the host whose actor made the call, or '' when the caller is a
+ * gateway, a client or the CLI.
+ */
+export type Strategy = (candidates: readonly Candidate[], iface: string, key: string, now: number, from: string) => Candidate;
 
 /** A host younger than this takes proportionally less new work, so a fresh host is not swamped. */
 export const WARM_UP_MS = 5000;
@@ -49,10 +54,21 @@ const hash: Strategy = (candidates, iface, key) => {
   return best;
 };
 
+/**
+ * The calling host, when it is one of the candidates: an actor's calls to the actors it creates
+ * then stay in its process (Orleans' PreferLocalPlacement). Calls from outside the hosts (gateway,
+ * CLI), or from a host that does not serve the interface, fall back to load-aware.
+ */
+const preferLocal: Strategy = (candidates, iface, key, now, from) => {
+  if (from !== '') {
+    for (const c of candidates) if (c.info.id === from) return c;
+  }
+  return loadAware(candidates, iface, key, now, from);
+};
+
 export const STRATEGIES: Record<StrategyName, Strategy> = {
   'load-aware': loadAware,
   random,
   hash,
-  // The caller's host is not known to embedded placement yet; until it is, behave as load-aware.
-  'prefer-local': loadAware,
+  'prefer-local': preferLocal,
 };

@@ -326,7 +326,7 @@ export class ActorRouter implements StaleCallHandler {
   #locate(id: string, iface: string, key: string): Promise<Located> {
     let pending = this.#locating.get(id);
     if (pending === undefined) {
-      pending = this.#opts.placement.locate(iface, key).then(
+      pending = this.#opts.placement.locate(iface, key, this.#opts.local?.hostId).then(
         (found) => {
           this.#locating.delete(id);
           const position = this.#shared(found);

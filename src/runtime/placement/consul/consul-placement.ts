@@ -146,14 +146,14 @@ export class ConsulPlacement implements Placement {
     if (this.#own?.hostId === hostId) this.#own = undefined;
   }
 
-  async locate(iface: string, key: string): Promise<Position> {
+  async locate(iface: string, key: string, from = ''): Promise<Position> {
     const entry = await this.#api.kvGet(this.#actorKey(iface, key));
     if (entry?.session && entry.value) {
       const value = JSON.parse(entry.value) as PositionValue;
       return { host: value.host, address: value.address, epoch: entry.modifyIndex };
     }
     const candidates = await this.#candidates(iface);
-    const chosen = STRATEGIES[this.#opts.strategy](candidates, iface, key, Date.now());
+    const chosen = STRATEGIES[this.#opts.strategy](candidates, iface, key, Date.now(), from);
     // Count the suggestion as load at once: hosts publish their load only with their renewals
     // (every TTL / 3), and until the next one a burst would see the same "least loaded" host and
     // send it most of the new actors. The host's next published load replaces this estimate.

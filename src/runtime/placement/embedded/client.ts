@@ -29,8 +29,8 @@ export class EmbeddedPlacementClient implements Placement {
     await this.#api.unregister(hostId);
   }
 
-  locate(iface: string, key: string): Promise<Position> {
-    return this.#api.locate(iface, key);
+  locate(iface: string, key: string, from = ''): Promise<Position> {
+    return this.#api.locate(iface, key, from);
   }
 
   claim(iface: string, key: string, hostId: string): Promise<Position> {

@@ -23,8 +23,8 @@ export class InProcessPlacement implements Placement {
     this.#service.unregister(hostId);
   }
 
-  async locate(iface: string, key: string): Promise<Position> {
-    return this.#service.locate(iface, key);
+  async locate(iface: string, key: string, from = ''): Promise<Position> {
+    return this.#service.locate(iface, key, from);
   }
 
   async claim(iface: string, key: string, hostId: string): Promise<Position> {

@@ -80,7 +80,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
     return null;
   }
 
-  locate(iface: string, key: string): Position {
+  locate(iface: string, key: string, from = ''): Position {
     const now = this.#now();
     const existing = this.#positions.get(iface, key);
     if (existing !== undefined && this.#isLive(existing, now)) return positionOf(existing);
@@ -96,7 +96,7 @@ export class EmbeddedPlacementService implements ActorImplementation<typeof Plac
       throw new KoalaError('UNKNOWN_INTERFACE', `no host serves interface ${iface} (${this.#interfaceList()})`);
     }
     // One of `candidates`: a lease.
-    const chosen = this.#opts.strategy(candidates, iface, key, now) as HostLease;
+    const chosen = this.#opts.strategy(candidates, iface, key, now, from) as HostLease;
     if (chosen.info.interfaces.some((i) => i.name === iface && i.stateless)) {
       // Stateless workers have no single owner: any host will do, and nothing is recorded.
       return { host: chosen.info.id, address: chosen.info.address, epoch: 0 };
