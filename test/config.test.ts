@@ -50,7 +50,7 @@ const DEFAULTS: Manifest = {
   logLevel: 'info',
   roles: ['gateway', 'hosts'],
   placement: { provider: 'embedded', strategy: 'load-aware', leaseTtlMs: 10_000, consul: { lockDelayMs: 5000 } },
-  gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000, plugins: [], session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
+  gateway: { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000, plugins: [], bridge: { enabled: true }, session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
   hosts: [{ name: 'host', replicas: 1, plugins: ['plugins/*'], idleTimeoutMs: 900_000 }],
   storage: { provider: 'sqlite', file: '.koala/state.sqlite', interfaces: {} },
 };
@@ -78,7 +78,7 @@ test('defaults fill in around given values, durations become milliseconds', asyn
     logLevel: 'info',
     roles: ['gateway', 'hosts'],
     placement: { provider: 'embedded', strategy: 'hash', leaseTtlMs: 2500, consul: { lockDelayMs: 5000 } },
-    gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000, plugins: [], session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
+    gateway: { host: '127.0.0.1', port: 8080, requestTimeoutMs: 90_000, plugins: [], bridge: { enabled: true }, session: { timestampWindowMs: 300_000, resumeTtlMs: 3_600_000 }, limits: { maxFrameBytes: 1_048_576, ratePerSecond: 10_000, maxInFlight: 1024, idleTimeoutMs: 300_000, maxSessions: 10_000 } },
     hosts: [
       { name: 'api', replicas: 1, plugins: ['plugins/api'], idleTimeoutMs: 7_200_000 },
       { name: 'jobs', replicas: 3, plugins: ['jobs/*.ts'], idleTimeoutMs: 900_000 },
@@ -242,6 +242,15 @@ test('environment variables override the file', async (t) => {
     leaseTtlMs: 10_000,
     consul: { address: '127.0.0.1:8500', token: 'tok', lockDelayMs: 5000 },
   });
+});
+
+test('gateway.bridge: on and open by default; a token from the file or KOALA_BRIDGE_TOKEN, never echoed when too short', async (t) => {
+  const dir = await project({ 'koala.config.yaml': 'gateway:\n  bridge:\n    enabled: false\n' });
+  t.deepEqual((await loadManifest({ cwd: dir, env: {} })).manifest.gateway.bridge, { enabled: false });
+  const open = await project({ 'koala.config.yaml': 'cluster: open\n' });
+  t.deepEqual((await loadManifest({ cwd: open, env: { KOALA_BRIDGE_TOKEN: 'a-bridge-token-of-32-characters!' } })).manifest.gateway.bridge, { enabled: true, token: 'a-bridge-token-of-32-characters!' });
+  const error = await manifestError(loadManifest({ cwd: open, env: { KOALA_BRIDGE_TOKEN: 'short-token' } }));
+  t.is(error.message, 'koala.config.yaml: gateway.bridge.token (from KOALA_BRIDGE_TOKEN): must be a string of at least 16 characters');
 });
 
 test('empty environment variables count as unset', async (t) => {

@@ -57,3 +57,38 @@ test('a gateway plugin adds routes that call actors: GET /echo/{msg} is answered
   t.is(res.status, 200);
   t.is(await res.text(), 'hello world');
 });
+
+// ---- a bridge with a token, and a gateway without the bridge --------------------------------------
+
+const TOKEN = 'bridge-token-for-the-test-0123456789';
+
+test('gateway.bridge.token: a request without the token, or with another, is refused (401) and reaches no actor', async (t) => {
+  const guarded = await startCluster(t, { plugins: [PLAYER_PLUGIN], replicas: 1, gateway: `  bridge:\n    token: ${TOKEN}` });
+  const url = `${guarded.state.gateway.replace(/^ws/, 'http')}/v1/actors/IPlayer/guarded/count`;
+  const send = (authorization?: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: '{}' });
+  for (const [authorization, detail] of [
+    [undefined, /takes only requests with the header `Authorization: Bearer <token>`/],
+    [`Bearer ${TOKEN}x`, /the bearer token does not match/],
+    [`Basic ${Buffer.from(`koala:${TOKEN}`).toString('base64')}`, /takes only requests with the header/],
+  ] as const) {
+    const res = await send(authorization);
+    t.is(res.status, 401, String(authorization));
+    t.is(res.headers.get('www-authenticate'), 'Bearer realm="koala"');
+    t.is(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    const problem = (await res.json()) as { code: string; status: number; detail: string };
+    t.like(problem, { code: 'AUTH_FAILED', status: 401 });
+    t.regex(problem.detail, detail);
+  }
+  const ok = await send(`bearer ${TOKEN}`);
+  t.is(ok.status, 200);
+  t.is(await ok.json(), 1, 'the refused requests did not call the actor');
+  // Cluster connections do not use the token.
+  t.is(await guarded.client.call('IPlayer', 'guarded', 'count', []), 2);
+});
+
+test('gateway.bridge.enabled: false serves no /v1/actors/ route; cluster connections still work', async (t) => {
+  const closed = await startCluster(t, { plugins: [PLAYER_PLUGIN], replicas: 1, gateway: '  bridge:\n    enabled: false' });
+  const res = await fetch(`${closed.state.gateway.replace(/^ws/, 'http')}/v1/actors/IPlayer/1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg":"hi"}' });
+  t.is(res.status, 404);
+  t.is(await closed.client.call('IPlayer', 1, 'echo', ['hi']), 'hi');
+});

@@ -49,6 +49,8 @@ export interface GatewaySettings {
   /** PEM files, absolute. */
   tls?: { cert: string; key: string };
   clientSecret?: string;
+  /** The HTTP bridge: served unless disabled; with a token, only to requests that bear it. */
+  bridge: { enabled: boolean; token?: string };
   login?: { interface: string; method: string };
   session: { timestampWindowMs: number; resumeTtlMs: number };
   limits: GatewayLimits;
@@ -104,6 +106,7 @@ export interface ManifestInput {
     plugins?: string[];
     static?: string;
     tls?: { cert: string; key: string };
+    bridge?: { enabled?: boolean; token?: string };
     clientSecret?: string;
     login?: { interface: string; method?: string };
     session?: { timestampWindow?: DurationInput; resumeTtl?: DurationInput };
@@ -317,6 +320,7 @@ interface ValidInput {
     plugins: string[];
     static?: string;
     tls?: { cert: string; key: string };
+    bridge: { enabled: boolean; token?: string };
     clientSecret?: string;
     login?: { interface: string; method: string };
     session: { timestampWindow: number | string; resumeTtl: number | string };
@@ -336,6 +340,7 @@ const ENV_OVERRIDES: [name: string, path: string[]][] = [
   ['KOALA_GATEWAY_PORT', ['gateway', 'port']],
   ['KOALA_GATEWAY_HOST', ['gateway', 'host']],
   ['KOALA_CLIENT_SECRET', ['gateway', 'clientSecret']],
+  ['KOALA_BRIDGE_TOKEN', ['gateway', 'bridge', 'token']],
   ['KOALA_STORAGE_URL', ['storage', 'url']],
   ['KOALA_PLACEMENT', ['placement', 'provider']],
   ['KOALA_CONSUL_ADDRESS', ['placement', 'consul', 'address']],
@@ -343,7 +348,7 @@ const ENV_OVERRIDES: [name: string, path: string[]][] = [
 ];
 
 // Values that must never be echoed back in an error message.
-const SECRET_PATHS = new Set(['secret', 'placement.consul.token', 'gateway.clientSecret', 'storage.url']);
+const SECRET_PATHS = new Set(['secret', 'placement.consul.token', 'gateway.clientSecret', 'gateway.bridge.token', 'storage.url']);
 
 let validator: ValidateFunction<ValidInput> | undefined;
 
@@ -427,6 +432,7 @@ function check(
       ...(gateway.static === undefined ? {} : { static: gateway.static }),
       ...(gateway.tls === undefined ? {} : { tls: gateway.tls }),
       ...(gateway.clientSecret === undefined ? {} : { clientSecret: gateway.clientSecret }),
+      bridge: { enabled: gateway.bridge.enabled, ...(gateway.bridge.token === undefined ? {} : { token: gateway.bridge.token }) },
       ...(gateway.login === undefined ? {} : { login: gateway.login }),
       session: { timestampWindowMs: parseDuration(gateway.session.timestampWindow), resumeTtlMs: parseDuration(gateway.session.resumeTtl) },
       limits: {

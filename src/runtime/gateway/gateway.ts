@@ -17,7 +17,7 @@ import type { ActorImplementation, ActorInterface, ActorProxy } from '../interfa
 import { createProxy } from '../interface/proxy.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../placement/protocol.ts';
 import { ActorRouter } from '../routing/router.ts';
-import { advertisedHost } from '../util/advertise.ts';
+import { advertisedHost, isLoopback } from '../util/advertise.ts';
 import type { Logger } from '../util/log.ts';
 import { PeerPool } from '../wire/connect.ts';
 import type { LocalIdentity } from '../wire/handshake.ts';
@@ -133,7 +133,7 @@ export class Gateway {
         ? fastify({ https: { cert: await readFile(resolveIn(root, settings.tls.cert)), key: await readFile(resolveIn(root, settings.tls.key)) }, bodyLimit: settings.limits.maxFrameBytes })
         : fastify({ bodyLimit: settings.limits.maxFrameBytes })
     ) as unknown as FastifyInstance);
-    registerHttpBridge(app, { catalog: this.#catalog, router: this.#router, requestTimeoutMs: settings.requestTimeoutMs });
+    if (settings.bridge.enabled) registerHttpBridge(app, { catalog: this.#catalog, router: this.#router, requestTimeoutMs: settings.requestTimeoutMs, ...(settings.bridge.token === undefined ? {} : { token: settings.bridge.token }) });
     registerBrowserClient(app);
     if (settings.static) await app.register(fastifyStatic, { root: resolveIn(root, settings.static), prefix: '/' });
     await this.#loadPlugins(app);
@@ -141,6 +141,9 @@ export class Gateway {
     await app.listen({ host: settings.host, port: settings.port });
     const addr = app.server.address() as AddressInfo;
     this.#url = `${settings.tls ? 'wss' : 'ws'}://${advertisedHost(addr.address)}:${addr.port}`;
+    if (settings.bridge.enabled && settings.bridge.token === undefined && !isLoopback(addr.address)) {
+      this.#opts.log.warn(`the HTTP bridge (POST /v1/actors/…) takes calls to any actor from anyone who reaches ${addr.address}:${addr.port}: set gateway.bridge.token (or KOALA_BRIDGE_TOKEN), or gateway.bridge.enabled: false`);
+    }
     await this.#opts.placement.announce({ id: this.id, role: 'gateway', address: this.#url, pid: process.pid });
   }
 

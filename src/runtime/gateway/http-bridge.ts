@@ -1,7 +1,9 @@
 // The HTTP bridge: `POST /v1/actors/{interface}/{id}/{method}` with the arguments as a JSON object
 // by name, answered with the result as JSON — both in Avro's JSON mapping of the method's types.
-// Errors are an HTTP status and a problem body (RFC 9457) carrying Koala's error code.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+// Errors are an HTTP status and a problem body (RFC 9457) carrying Koala's error code. With a
+// token (`gateway.bridge.token`), a request must bear it; it is refused before its body is read.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newChainId } from '../actor/call-context.ts';
 import { KoalaError, toErrorRecord } from '../errors/errors.ts';
 import type { AvroMessageTypes } from '../interface/avro.ts';
@@ -27,10 +29,10 @@ const STATUS: Record<string, number> = {
   SHUTTING_DOWN: 503,
 };
 
-/** Sends a typed error as a problem document. */
-export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
+/** Sends a typed error as a problem document, with the status of its code unless `status` is given. */
+export function sendProblem(reply: FastifyReply, err: unknown, status?: number): FastifyReply {
   const rec = toErrorRecord(err);
-  const status = STATUS[rec.code] ?? 500;
+  status ??= STATUS[rec.code] ?? 500;
   return reply
     .code(status)
     .type('application/problem+json')
@@ -58,8 +60,36 @@ function decodeBody(message: AvroMessageTypes, body: unknown): unknown[] {
   return names.map((n) => record[n]);
 }
 
-export function registerHttpBridge(app: FastifyInstance, deps: { catalog: InterfaceCatalog; router: ActorRouter; requestTimeoutMs: number }): void {
-  app.post<{ Params: { iface: string; id: string; method: string } }>('/v1/actors/:iface/:id/:method', async (req, reply) => {
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/**
+ * Refuses (401) a request that does not bear `token`. The digests have equal lengths, so the
+ * comparison takes the same time whatever the request sent.
+ */
+function requireBearer(token: string): (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  const expected = digest(token);
+  return async (req, reply) => {
+    const bearer = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined && timingSafeEqual(digest(bearer), expected)) return undefined;
+    const why =
+      bearer === undefined
+        ? 'the HTTP bridge takes only requests with the header `Authorization: Bearer <token>` (the gateway’s gateway.bridge.token / KOALA_BRIDGE_TOKEN)'
+        : 'the bearer token does not match the gateway’s gateway.bridge.token / KOALA_BRIDGE_TOKEN';
+    return sendProblem(reply.header('www-authenticate', 'Bearer realm="koala"'), new KoalaError('AUTH_FAILED', why), 401);
+  };
+}
+
+export interface HttpBridgeOptions {
+  catalog: InterfaceCatalog;
+  router: ActorRouter;
+  requestTimeoutMs: number;
+  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+export function registerHttpBridge(app: FastifyInstance, deps: HttpBridgeOptions): void {
+  const onRequest = deps.token === undefined ? [] : [requireBearer(deps.token)];
+  app.post<{ Params: { iface: string; id: string; method: string } }>('/v1/actors/:iface/:id/:method', { onRequest }, async (req, reply) => {
     try {
       const iface = await deps.catalog.get(req.params.iface);
       const message = methodOf(iface, req.params.method);

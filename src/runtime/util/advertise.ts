@@ -9,3 +9,8 @@ export function advertisedHost(bound: string): string {
   }
   return '127.0.0.1';
 }
+
+/** Whether a bound address takes connections from this machine only (127.0.0.0/8, ::1). */
+export function isLoopback(bound: string): boolean {
+  return bound.startsWith('127.') || bound === '::1' || bound === '::ffff:127.0.0.1';
+}
