@@ -7,3 +7,4 @@ export { ClusterClient, type ClusterClientOptions } from './runtime/client/clust
 export { KoalaError, TimeoutError, ERROR_CODES, type ErrorCode } from './runtime/errors/errors.ts';
 export { defineConfig, type ManifestInput } from './runtime/config/manifest.ts';
 export { defineGatewayPlugin, type GatewayCluster, type GatewayPlugin } from './runtime/gateway/plugin.ts';
+export { defineStrategy, type ChooseHost, type PlacementStrategy, type StrategyCall, type StrategyHost } from './runtime/placement/strategy-plugin.ts';

@@ -253,6 +253,16 @@ test('gateway.bridge: on and open by default; a token from the file or KOALA_BRI
   t.is(error.message, 'koala.config.yaml: gateway.bridge.token (from KOALA_BRIDGE_TOKEN): must be a string of at least 16 characters');
 });
 
+test('placement.strategy: a built-in name or a module path; anything else is one line', async (t) => {
+  const dir = await project({ 'koala.config.yaml': 'placement:\n  strategy: ./placement/by-zone.ts\n' });
+  t.is((await loadManifest({ cwd: dir, env: {} })).manifest.placement.strategy, './placement/by-zone.ts');
+  for (const [value, got] of [['fastest', '"fastest"'], ['42', '42'], ['./by-zone.py', '"./by-zone.py"']]) {
+    const bad = await project({ 'koala.config.yaml': `placement:\n  strategy: ${value}\n` });
+    const error = await manifestError(loadManifest({ cwd: bad, env: {} }));
+    t.is(error.message, `koala.config.yaml: placement.strategy: must be one of "load-aware", "random", "hash", "prefer-local", or the path of a strategy module ending in .ts, .mts, .js or .mjs (got ${got})`);
+  }
+});
+
 test('empty environment variables count as unset', async (t) => {
   const dir = await project({ 'koala.config.yaml': 'cluster: file\n' });
   const { manifest } = await loadManifest({ cwd: dir, env: { KOALA_CLUSTER: '', KOALA_GATEWAY_PORT: '' } });

@@ -6,6 +6,7 @@ import { KoalaError } from '../src/runtime/errors/errors.ts';
 import { TxnBatcher } from '../src/runtime/placement/consul/txn-batcher.ts';
 import type { TxnOp, TxnResult } from '../src/runtime/placement/consul/consul-api.ts';
 import { ConsulPlacement } from '../src/runtime/placement/consul/consul-placement.ts';
+import { STRATEGIES } from '../src/runtime/placement/strategies.ts';
 import type { HostInfo } from '../src/runtime/placement/protocol.ts';
 import { startCluster } from './helpers/cluster-api.ts';
 import { FIXTURE_PLUGINS } from './helpers/cluster.ts';
@@ -49,7 +50,7 @@ function hostInfo(id: string, port: number): HostInfo {
 }
 
 function placement(address: string, cluster: string): ConsulPlacement {
-  return new ConsulPlacement({ address, cluster, strategy: 'load-aware', leaseTtlMs: 10_000, lockDelayMs: 1000 });
+  return new ConsulPlacement({ address, cluster, strategy: STRATEGIES['load-aware'], leaseTtlMs: 10_000, lockDelayMs: 1000 });
 }
 
 test.serial('claims of one turn share transactions; held keys roll a batch back, redirect, and the rest are granted', async (t) => {

@@ -13,6 +13,11 @@ import { HostLease } from '../src/runtime/host/lease.ts';
 import { createLogger } from '../src/runtime/util/log.ts';
 import { PlacementInterface, type HostInfo } from '../src/runtime/placement/protocol.ts';
 import { STRATEGIES, WARM_UP_MS, type Candidate, type Strategy } from '../src/runtime/placement/strategies.ts';
+import { adaptStrategy, defineStrategy, resolveStrategy, type StrategyCall, type StrategyHost } from '../src/runtime/placement/strategy-plugin.ts';
+import { PluginError } from '../src/runtime/host/plugins.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CHILD_CONFIG_ENV } from '../src/runtime/process/child.ts';
 import { ServiceTable } from '../src/runtime/wire/services.ts';
 import type { Position } from '../src/runtime/wire/schemas.ts';
@@ -431,6 +436,66 @@ test('prefer-local: the calling host when it serves the interface, else load-awa
 test('random uses every host about equally', (t) => {
   const share = shares(STRATEGIES.random, ['a', 'b', 'c', 'd'].map((id) => candidate(id)), 4000);
   for (const [id, s] of share) t.true(s > 0.18 && s < 0.32, `${id} got ${s}`);
+});
+
+// ---- custom strategies (defineStrategy modules) --------------------------------------------------
+
+test('a custom strategy sees each host and the call, and may answer with the host or its id', (t) => {
+  const seen: { hosts: readonly StrategyHost[]; call: StrategyCall }[] = [];
+  const strategy = adaptStrategy(
+    defineStrategy((hosts, call) => {
+      seen.push({ hosts, call });
+      return call.key === 'by-id' ? 'b' : hosts[0]!;
+    }),
+    'mine.ts',
+  );
+  const candidates = [candidate('a', 3, NOW - 100), candidate('b', 7)];
+  t.is(strategy(candidates, 'I', 'by-host', NOW, 'a'), candidates[0]!);
+  t.is(strategy(candidates, 'I', 'by-id', NOW, ''), candidates[1]!);
+  t.deepEqual(seen[0], {
+    hosts: [
+      { id: 'a', group: 'host', address: host('a', []).address, load: 3, joinedAt: NOW - 100 },
+      { id: 'b', group: 'host', address: host('b', []).address, load: 7, joinedAt: NOW - 10 * WARM_UP_MS },
+    ],
+    call: { iface: 'I', key: 'by-host', from: 'a', now: NOW },
+  });
+});
+
+test('a custom strategy that throws, answers a host it was not given or a Promise fails that placement with INTERNAL', (t) => {
+  const candidates = [candidate('a'), candidate('b')];
+  const failing = (choose: Parameters<typeof defineStrategy>[0]) => {
+    try {
+      adaptStrategy(defineStrategy(choose), 'zones.ts')(candidates, 'IPlayer', '7', NOW, '');
+    } catch (err) {
+      t.true(err instanceof KoalaError && err.code === 'INTERNAL', String(err));
+      return (err as Error).message;
+    }
+    return t.fail('expected the placement to fail');
+  };
+  t.is(
+    failing(() => {
+      throw new Error('no zone');
+    }),
+    'placement strategy zones.ts threw while placing IPlayer/7: no zone',
+  );
+  t.is(failing(() => 'ghost'), 'placement strategy zones.ts returned "ghost" for IPlayer/7, not one of the hosts it was given (a, b)');
+  t.is(failing(() => ({ id: 'c', group: 'host', address: '', load: 0, joinedAt: 0 })), 'placement strategy zones.ts returned "c" for IPlayer/7, not one of the hosts it was given (a, b)');
+  t.regex(failing((() => Promise.resolve('a')) as unknown as Parameters<typeof defineStrategy>[0]), /returned a Promise \(a strategy must answer synchronously\)/);
+});
+
+test('resolveStrategy: a built-in name, or a module that default-exports defineStrategy; a clear error otherwise', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'koala-strategy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.is(await resolveStrategy(dir, 'hash'), STRATEGIES.hash);
+  const byKey = await resolveStrategy(dir, fileURLToPath(new URL('./fixtures/strategies/by-key.ts', import.meta.url)));
+  t.is(byKey([candidate('b'), candidate('a')], 'I', 'low-1', NOW, '').info.id, 'a');
+  t.is(byKey([candidate('b'), candidate('a')], 'I', 'high-1', NOW, '').info.id, 'b');
+  await writeFile(join(dir, 'plain.mjs'), 'export default (hosts) => hosts[0];\n');
+  await writeFile(join(dir, 'broken.mjs'), 'export default defineStrategy((hosts) => hosts[0]\n');
+  const refused = async (setting: string) => (await t.throwsAsync(resolveStrategy(dir, setting), { instanceOf: PluginError }))!.message;
+  t.is(await refused('./plain.mjs'), 'placement.strategy plain.mjs must `export default defineStrategy((hosts, call) => host)`');
+  t.regex(await refused('./broken.mjs'), /^placement\.strategy broken\.mjs failed to load: \S/);
+  t.is(await refused('./nope.ts'), `placement.strategy ./nope.ts not found (looked for ${join(dir, 'nope.ts')}); fix placement.strategy in the manifest`);
 });
 
 // ---- the client, over real sockets --------------------------------------------------------------

@@ -30,7 +30,7 @@ export async function findCluster(cwd: string, flags: { gateway?: string | undef
 async function gatewayFromConsul(consul: string, cluster: string): Promise<string> {
   const { ConsulPlacement } = await import('../runtime/placement/consul/consul-placement.ts');
   const token = process.env.KOALA_CONSUL_TOKEN;
-  const placement = new ConsulPlacement({ address: consul, ...(token ? { token } : {}), cluster, strategy: 'random', leaseTtlMs: 10_000, lockDelayMs: 0 });
+  const placement = new ConsulPlacement({ address: consul, ...(token ? { token } : {}), cluster, leaseTtlMs: 10_000, lockDelayMs: 0 });
   try {
     const gateway = (await placement.members()).find((m) => m.role === 'gateway' && m.health === 'passing');
     if (!gateway) throw new CliError(`no healthy gateway of cluster "${cluster}" is registered in Consul at ${consul}`, { hint: 'start `koala up` on a machine whose manifest has "gateway" in roles' });

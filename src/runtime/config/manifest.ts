@@ -9,6 +9,8 @@ import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type StrategyName = 'load-aware' | 'random' | 'hash' | 'prefer-local';
+/** `placement.strategy`: a built-in strategy, or the path of a module (relative to the manifest) that default-exports `defineStrategy(…)`. */
+export type StrategySetting = StrategyName | `${string}.${'ts' | 'mts' | 'js' | 'mjs'}`;
 export type PlacementProvider = 'embedded' | 'consul';
 
 export interface ConsulSettings {
@@ -75,7 +77,7 @@ export interface Manifest {
   logLevel: LogLevel;
   /** What this machine runs; machines sharing a Consul cluster may each run part of it. */
   roles: Role[];
-  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
+  placement: { provider: PlacementProvider; strategy: StrategySetting; leaseTtlMs: number; consul: ConsulSettings & { lockDelayMs: number } };
   gateway: GatewaySettings;
   hosts: HostGroup[];
   storage: StorageSettings;
@@ -98,7 +100,7 @@ export interface ManifestInput {
   secret?: string;
   logLevel?: LogLevel;
   roles?: Role[];
-  placement?: { provider?: PlacementProvider; strategy?: StrategyName; leaseTtl?: DurationInput; consul?: ConsulSettingsInput };
+  placement?: { provider?: PlacementProvider; strategy?: StrategySetting; leaseTtl?: DurationInput; consul?: ConsulSettingsInput };
   gateway?: {
     host?: string;
     port?: number;
@@ -170,6 +172,7 @@ export function defineConfig(config: ManifestInput): ManifestInput {
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 const DURATION_MESSAGE = 'must be a duration like 500ms, 10s, 15m or a number of milliseconds';
+const STRATEGY_MESSAGE = 'must be one of "load-aware", "random", "hash", "prefer-local", or the path of a strategy module ending in .ts, .mts, .js or .mjs';
 
 /** Converts a duration (milliseconds, or "500ms", "10s", "1.5m", "2h") to whole milliseconds. */
 export function parseDuration(value: number | string): number {
@@ -312,7 +315,7 @@ interface ValidInput {
   secret?: string;
   logLevel: LogLevel;
   roles: Role[];
-  placement: { provider: PlacementProvider; strategy: StrategyName; leaseTtl: number | string; consul: ConsulSettings & { lockDelay: number | string } };
+  placement: { provider: PlacementProvider; strategy: StrategySetting; leaseTtl: number | string; consul: ConsulSettings & { lockDelay: number | string } };
   gateway: {
     host: string;
     port: number;
@@ -492,6 +495,8 @@ function describeError(error: ErrorObject): { at: string; message: string } {
   // A bad duration fails both anyOf branches and the anyOf itself; all three
   // become this same line, which `add` then keeps once.
   if (error.schemaPath.includes('/definitions/duration')) return { at, message: `${DURATION_MESSAGE}${got}` };
+  // Likewise a strategy that is neither a built-in name nor a module path.
+  if (error.schemaPath.startsWith('#/properties/placement/properties/strategy/')) return { at, message: `${STRATEGY_MESSAGE}${got}` };
   switch (error.keyword) {
     case 'additionalProperties': {
       const name = String(error.params['additionalProperty']);

@@ -11,7 +11,7 @@ export interface GatewayChildConfig extends ChildBase {
 
 runChild<GatewayChildConfig>(async ({ config, log, ready, onStop }) => {
   const identity = { cluster: config.cluster, secret: config.secret, node: config.name, role: 'gateway' };
-  const gateway = new Gateway({ identity, placement: connectPlacement(config.placement, identity), settings: config.settings, root: config.root, log });
+  const gateway = new Gateway({ identity, placement: await connectPlacement(config.placement, identity, config.root), settings: config.settings, root: config.root, log });
   onStop(() => gateway.stop());
   try {
     await gateway.start();

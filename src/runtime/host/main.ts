@@ -18,7 +18,7 @@ export interface HostChildConfig extends ChildBase {
 
 runChild<HostChildConfig>(async ({ config, log, ready, onStop }) => {
   const plugins = await loadPlugins(config.root, config.plugins);
-  const placement = connectPlacement(config.placement, { cluster: config.cluster, secret: config.secret, node: config.name, role: 'host' });
+  const placement = await connectPlacement(config.placement, { cluster: config.cluster, secret: config.secret, node: config.name, role: 'host' }, config.root);
   const host = new Host({
     name: config.name,
     group: config.group,

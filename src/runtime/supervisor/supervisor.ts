@@ -12,7 +12,7 @@ import type { GatewayChildConfig } from '../gateway/main.ts';
 import type { HostChildConfig } from '../host/main.ts';
 import type { ConsulChildConfig } from '../consul/main.ts';
 import { ConsulApi } from '../placement/consul/consul-api.ts';
-import { connectPlacement, type PlacementTarget } from '../placement/connect.ts';
+import { openPlacement, type PlacementTarget } from '../placement/connect.ts';
 import type { PlacementChildConfig } from '../placement/embedded/main.ts';
 import { CHILD_CONFIG_ENV, type ChildBase, type ChildMessage } from '../process/child.ts';
 import { claimProject, releaseProject, writeRunState, type ProcessState, type RunState } from './run-state.ts';
@@ -266,7 +266,7 @@ export class Supervisor {
    */
   async #forgetHost(hostId: string): Promise<void> {
     if (this.#target === undefined) return;
-    const placement = connectPlacement(this.#target, { cluster: this.#loaded.manifest.cluster, secret: this.#secret, node: 'supervisor', role: 'supervisor' });
+    const placement = openPlacement(this.#target, { cluster: this.#loaded.manifest.cluster, secret: this.#secret, node: 'supervisor', role: 'supervisor' });
     try {
       await placement.unregister(hostId);
     } catch (err) {

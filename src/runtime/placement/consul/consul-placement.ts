@@ -17,10 +17,9 @@
 import { readFileSync } from 'node:fs';
 import { KoalaError } from '../../errors/errors.ts';
 import { PROTOCOL_VERSION } from '../../wire/schemas.ts';
-import type { StrategyName } from '../../config/manifest.ts';
 import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
-import { STRATEGIES, type Candidate } from '../strategies.ts';
+import type { Candidate, Strategy } from '../strategies.ts';
 import { TxnBatcher, type TxnBatchStats } from './txn-batcher.ts';
 import { ConsulApi, type ServiceEntry } from './consul-api.ts';
 
@@ -28,7 +27,8 @@ export interface ConsulPlacementOptions {
   address: string;
   token?: string;
   cluster: string;
-  strategy: StrategyName;
+  /** How callers here choose a host for a new activation; without one, `locate` refuses (admin use). */
+  strategy?: Strategy;
   /** TTL of a host's health check: its lease. */
   leaseTtlMs: number;
   /** How long Consul refuses to hand out a lock released by a failed session. */
@@ -153,7 +153,9 @@ export class ConsulPlacement implements Placement {
       return { host: value.host, address: value.address, epoch: entry.modifyIndex };
     }
     const candidates = await this.#candidates(iface);
-    const chosen = STRATEGIES[this.#opts.strategy](candidates, iface, key, Date.now(), from);
+    const strategy = this.#opts.strategy;
+    if (strategy === undefined) throw new KoalaError('INTERNAL', `this process opened Consul placement without a strategy, so it cannot place ${iface}/${key}`);
+    const chosen = strategy(candidates, iface, key, Date.now(), from);
     // Count the suggestion as load at once: hosts publish their load only with their renewals
     // (every TTL / 3), and until the next one a burst would see the same "least loaded" host and
     // send it most of the new actors. The host's next published load replaces this estimate.

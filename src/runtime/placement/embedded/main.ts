@@ -3,20 +3,20 @@ import { runChild, type ChildBase } from '../../process/child.ts';
 import { WireServer } from '../../wire/server.ts';
 import { ServiceTable } from '../../wire/services.ts';
 import { PlacementInterface } from '../protocol.ts';
-import { STRATEGIES } from '../strategies.ts';
-import type { StrategyName } from '../../config/manifest.ts';
+import { resolveStrategy } from '../strategy-plugin.ts';
 import { EmbeddedPlacementService } from './service.ts';
 
 export interface PlacementChildConfig extends ChildBase {
   host: string;
   leaseTtlMs: number;
-  strategy: StrategyName;
+  /** The manifest's `placement.strategy`: a built-in name or a module path. */
+  strategy: string;
   /** Set when the supervisor restarts placement: hosts and the gateway still dial the old address. */
   port?: number;
 }
 
 runChild<PlacementChildConfig>(async ({ config, log, ready, onStop }) => {
-  const service = new EmbeddedPlacementService({ leaseTtlMs: config.leaseTtlMs, strategy: STRATEGIES[config.strategy], log: log.info });
+  const service = new EmbeddedPlacementService({ leaseTtlMs: config.leaseTtlMs, strategy: await resolveStrategy(config.root, config.strategy), log: log.info });
   const services = new ServiceTable().add(PlacementInterface, service);
   const server = await WireServer.listen({
     identity: { cluster: config.cluster, secret: config.secret, node: config.name, role: 'placement' },
