@@ -133,6 +133,25 @@ test.serial('releases of one turn share transactions; a release whose epoch is s
   t.true(after.transactions - before.transactions <= 3, `${after.transactions - before.transactions} transactions`);
 });
 
+test.serial('a session that ends without a graceful stop takes its actor keys with it; the lock-delay still guards them', async (t) => {
+  const consul = await startConsul(t);
+  const a = placement(consul.address, 'lk1');
+  const b = placement(consul.address, 'lk1');
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  await a.register(hostInfo('host-a', 1001));
+  await b.register(hostInfo('host-b', 1002));
+  await Promise.all(['k1', 'k2', 'k3'].map((k) => a.claim('IBatch', k, 'host-a')));
+  t.is((await kvList(consul.url, 'koala/lk1/actors/IBatch/')).length, 3);
+  // What a crash, a fence or a failed check does to the session: Consul invalidates it.
+  const ended = Date.now();
+  await fetch(`${consul.url}/v1/session/destroy/${await sessionOf(consul.url, 'lk1', 'host-a')}`, { method: 'PUT' });
+  t.deepEqual(await kvList(consul.url, 'koala/lk1/actors/IBatch/'), [], 'no leftover keys');
+  // Host B may take an identity only once the lock-delay (1 s here) has passed.
+  const taken = await b.claim('IBatch', 'k1', 'host-b');
+  t.is(taken.host, 'host-b');
+  t.true(Date.now() - ended >= 900, `host B got k1 ${Date.now() - ended} ms after host A's session ended, within the lock-delay`);
+});
+
 test.serial('500 new actors at once through a cluster: every one answers, locked by its host’s session, in fewer transactions than claims', async (t) => {
   const consul = await startConsul(t);
   const placementYaml = ['placement:', '  provider: consul', '  consul:', `    address: "${consul.address}"`, '    lockDelay: 1000ms'].join('\n');

@@ -222,9 +222,13 @@ export class ConsulApi {
     return res.status === 200;
   }
 
-  /** A session bound to the node and to the service's TTL check; its locks are released when it ends. */
+  /**
+   * A session bound to the node and to the service's TTL check. When it ends (destroyed, or its
+   * check failed) Consul deletes the keys it holds, so a crashed or fenced host leaves no actor
+   * keys behind; the lock-delay still keeps those keys from being locked again at once.
+   */
   async createSession(opts: { name: string; serviceId: string; lockDelayMs: number }): Promise<string> {
-    const body = { Name: opts.name, Checks: ['serfHealth', `service:${opts.serviceId}`], Behavior: 'release', LockDelay: `${opts.lockDelayMs}ms` };
+    const body = { Name: opts.name, Checks: ['serfHealth', `service:${opts.serviceId}`], Behavior: 'delete', LockDelay: `${opts.lockDelayMs}ms` };
     const res = await this.#json<{ ID: string }>('PUT', '/v1/session/create', JSON.stringify(body));
     if (!res?.ID) throw new KoalaError('UNREACHABLE', `Consul at ${this.address} created no session`);
     return res.ID;
