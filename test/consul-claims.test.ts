@@ -133,7 +133,7 @@ test.serial('releases of one turn share transactions; a release whose epoch is s
   t.true(after.transactions - before.transactions <= 3, `${after.transactions - before.transactions} transactions`);
 });
 
-test.serial('a session that ends without a graceful stop takes its actor keys with it; the lock-delay still guards them', async (t) => {
+test.serial('a session that ends without a graceful stop takes its actor keys and its host record with it; the lock-delay still guards the keys', async (t) => {
   const consul = await startConsul(t);
   const a = placement(consul.address, 'lk1');
   const b = placement(consul.address, 'lk1');
@@ -146,6 +146,7 @@ test.serial('a session that ends without a graceful stop takes its actor keys wi
   const ended = Date.now();
   await fetch(`${consul.url}/v1/session/destroy/${await sessionOf(consul.url, 'lk1', 'host-a')}`, { method: 'PUT' });
   t.deepEqual(await kvList(consul.url, 'koala/lk1/actors/IBatch/'), [], 'no leftover keys');
+  t.deepEqual((await kvList(consul.url, 'koala/lk1/hosts/')).map((e) => e.Key), ['koala/lk1/hosts/host-b'], 'no leftover host record');
   // Host B may take an identity only once the lock-delay (1 s here) has passed.
   const taken = await b.claim('IBatch', 'k1', 'host-b');
   t.is(taken.host, 'host-b');

@@ -173,8 +173,10 @@ export class ConsulApi {
     return ((await this.#json<RawKv[]>('GET', `/v1/kv/${seg(prefix)}?recurse=true`)) ?? []).map(kvEntry);
   }
 
-  async kvPut(key: string, value: string): Promise<void> {
-    await this.#request('PUT', `/v1/kv/${seg(key)}`, { body: value });
+  /** Writes a key; with `acquire`, also locks it with that session (false: someone else holds it). */
+  async kvPut(key: string, value: string, acquire?: string): Promise<boolean> {
+    const res = await this.#request('PUT', `/v1/kv/${seg(key)}${acquire === undefined ? '' : `?acquire=${seg(acquire)}`}`, { body: value });
+    return res.body.trim() === 'true';
   }
 
   async kvDelete(key: string): Promise<void> {

@@ -112,8 +112,9 @@ export class ConsulPlacement implements Placement {
     return this.#opts.leaseTtlMs;
   }
 
+  /** The host's record, locked by its session: it goes when the session ends, as its actor keys do. */
   async #writeRecord(own: { hostId: string; session: string; load: number }): Promise<void> {
-    await this.#api.kvPut(`${this.#prefix}/hosts/${own.hostId}`, JSON.stringify({ session: own.session, load: own.load } satisfies HostRecord));
+    await this.#api.kvPut(`${this.#prefix}/hosts/${own.hostId}`, JSON.stringify({ session: own.session, load: own.load } satisfies HostRecord), own.session);
   }
 
   async renew(hostId: string, load: number): Promise<boolean> {
