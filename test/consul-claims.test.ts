@@ -153,6 +153,23 @@ test.serial('a session that ends without a graceful stop takes its actor keys an
   t.true(Date.now() - ended >= 900, `host B got k1 ${Date.now() - ended} ms after host A's session ended, within the lock-delay`);
 });
 
+test.serial('a host that registers again under its id keeps a record: written at once, locked by its new session once the lock-delay has passed', async (t) => {
+  const consul = await startConsul(t);
+  const a = placement(consul.address, 'rr1');
+  t.teardown(() => a.close());
+  await a.register(hostInfo('host-a', 1001));
+  const first = await sessionOf(consul.url, 'rr1', 'host-a');
+  await a.register(hostInfo('host-a', 1001)); // what a host does after fencing: its old session ends
+  const second = await sessionOf(consul.url, 'rr1', 'host-a');
+  t.not(second, first);
+  const [written] = await kvList(consul.url, 'koala/rr1/hosts/host-a');
+  t.falsy(written?.Session, 'within the old lock’s lock-delay the record is written unlocked');
+  await new Promise((r) => setTimeout(r, 1100)); // the lock-delay (1 s)
+  t.true(await a.renew('host-a', 0));
+  const [locked] = await kvList(consul.url, 'koala/rr1/hosts/host-a');
+  t.is(locked?.Session, second, 'the next renewal locks it');
+});
+
 test.serial('500 new actors at once through a cluster: every one answers, locked by its host’s session, in fewer transactions than claims', async (t) => {
   const consul = await startConsul(t);
   const placementYaml = ['placement:', '  provider: consul', '  consul:', `    address: "${consul.address}"`, '    lockDelay: 1000ms'].join('\n');

@@ -55,6 +55,15 @@ const VERSION_META = {
   protocol: String(PROTOCOL_VERSION),
 };
 
+/** This process's host, once registered; `recordLocked`: its record is locked by its session. */
+interface OwnHost {
+  hostId: string;
+  session: string;
+  address: string;
+  load: number;
+  recordLocked: boolean;
+}
+
 export class ConsulPlacement implements Placement {
   readonly #opts: ConsulPlacementOptions;
   readonly #api: ConsulApi;
@@ -65,7 +74,7 @@ export class ConsulPlacement implements Placement {
   readonly #service: string;
   readonly #prefix: string;
   /** This process's host and its session, once it registered. */
-  #own: { hostId: string; session: string; address: string; load: number } | undefined;
+  #own: OwnHost | undefined;
   /** Loads the hosts published, by host id. */
   #loads = new Map<string, number>();
   #unwatchLoads: (() => void) | undefined;
@@ -106,15 +115,22 @@ export class ConsulPlacement implements Placement {
     });
     if (!(await this.#api.passCheck(host.id, 'registered'))) throw new KoalaError('UNREACHABLE', `Consul agent ${this.#api.address} refused the health check of ${host.id} it just registered`);
     const session = await this.#api.createSession({ name: `koala-${host.id}`, serviceId: host.id, lockDelayMs: this.#opts.lockDelayMs });
-    this.#own = { hostId: host.id, session, address: host.address, load: host.load };
+    this.#own = { hostId: host.id, session, address: host.address, load: host.load, recordLocked: false };
     // Recorded so that anyone (the supervisor of a crashed host) can end the session.
     await this.#writeRecord(this.#own);
     return this.#opts.leaseTtlMs;
   }
 
-  /** The host's record, locked by its session: it goes when the session ends, as its actor keys do. */
-  async #writeRecord(own: { hostId: string; session: string; load: number }): Promise<void> {
-    await this.#api.kvPut(`${this.#prefix}/hosts/${own.hostId}`, JSON.stringify({ session: own.session, load: own.load } satisfies HostRecord), own.session);
+  /**
+   * The host's record, locked by its session: it goes when the session ends, as its actor keys do.
+   * After registering again under the same id, the lock-delay of the old session's lock refuses
+   * the lock for a while: the record is written unlocked then, and locked at a later renewal.
+   */
+  async #writeRecord(own: OwnHost): Promise<void> {
+    const key = `${this.#prefix}/hosts/${own.hostId}`;
+    const record = JSON.stringify({ session: own.session, load: own.load } satisfies HostRecord);
+    own.recordLocked = await this.#api.kvPut(key, record, own.session);
+    if (!own.recordLocked) await this.#api.kvPut(key, record);
   }
 
   async renew(hostId: string, load: number): Promise<boolean> {
@@ -123,7 +139,7 @@ export class ConsulPlacement implements Placement {
     const own = this.#own;
     // Passing the check revives the check, not a session that already ended with it.
     if (own === undefined || own.hostId !== hostId || !(await this.#api.sessionAlive(own.session))) return false;
-    if (load !== own.load) {
+    if (load !== own.load || !own.recordLocked) {
       own.load = load;
       await this.#writeRecord(own);
     }
