@@ -1,9 +1,11 @@
-// End to end through the real CLI: `koala up --detach`, `call`, `status`, `down`, on free ports in
+// End to end through the real CLI: `koala up --detach`, `call`, `status`, `logs`, `down`, on free ports in
 // a temp project, with the cluster always stopped at the end.
 import test from 'ava';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { isAlive, readRunState } from '../src/runtime/supervisor/run-state.ts';
-import { FIXTURE_PLUGINS, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor, upDetached } from './helpers/cluster.ts';
+import { BIN, FIXTURE_PLUGINS, koala, makeProject, manifest, pidsOf, portIsClosed, waitFor, upDetached } from './helpers/cluster.ts';
 
 const CALC = join(FIXTURE_PLUGINS, 'calc.ts');
 
@@ -135,6 +137,38 @@ test.serial('actors spread over both hosts; one identity always reaches the same
   }
   t.is(new Set(seen.values()).size, 2, 'load-aware placement used both hosts');
   for (const [i, pid] of seen) t.is(await client.getProxy(ICalc, i).where(), pid);
+});
+
+test.serial('logs: the detached cluster’s log, filtered by process, level and count, as JSON, and followed until the cluster stops', async (t) => {
+  const dir = await makeProject(t, manifest({ plugins: [CALC], replicas: 2 }));
+  const none = await koala(dir, ['logs']);
+  t.is(none.exitCode, 1);
+  t.regex(none.stderr, /no cluster log found in \.koala\/koala\.log here or in any directory above/);
+  await upDetached(t, dir);
+  const all = await koala(join(dir, 'sub'), ['logs']);
+  t.is(all.exitCode, 0, all.stderr);
+  t.regex(all.stdout, /^\S+Z placement \| embedded placement listening on ws:/m);
+  t.regex(all.stdout, /^\S+Z host-2    \| host host-2-\w+ serving ICalc on ws:/m);
+  const hosts = (await koala(dir, ['logs', '--process', 'host'])).stdout.trim().split('\n');
+  t.true(hosts.length >= 2 && hosts.every((l) => / host-[12] +\| /.test(l)), hosts.join('\n'));
+  const last = JSON.parse((await koala(dir, ['logs', '-n', '2', '--json'])).stdout) as { entries: { time: string; process: string; level: string; message: string }[] };
+  t.is(last.entries.length, 2);
+  t.true(last.entries.every((e) => !Number.isNaN(Date.parse(e.time)) && e.process !== '' && e.level === 'info' && e.message !== ''));
+  t.is((await koala(dir, ['logs', '--level', 'warn'])).stdout, '', 'a healthy start logs no warnings');
+  const both = await koala(dir, ['logs', '-f', '--json']);
+  t.is(both.exitCode, 2);
+  t.regex(both.stderr, /--follow and --json do not go together/);
+  // Following ends by itself once the cluster has stopped, with the lines of its stopping.
+  const follow = execa(process.execPath, [BIN, 'logs', '--follow', '--lines', '0'], { cwd: dir, env: { NO_COLOR: '1' }, reject: false, timeout: 30_000 });
+  // Ready once it has read what was there: it holds the log open from its first read on.
+  const log = join(dir, '.koala', 'koala.log');
+  await waitFor('logs --follow to open the log', () => readdirSync(`/proc/${follow.pid}/fd`).some((fd) => readlinkSync(`/proc/${follow.pid}/fd/${fd}`, { encoding: 'utf8' }) === log));
+  await new Promise((r) => setTimeout(r, 100)); // its first read, done right after opening
+  t.is((await koala(dir, ['down'])).exitCode, 0);
+  const followed = await follow;
+  t.is(followed.exitCode, 0, String(followed.stderr));
+  t.regex(String(followed.stdout), /placement \| host host-1-\w+ left; released \d+ positions/);
+  t.notRegex(String(followed.stdout), /serving ICalc/, '--lines 0: none of the old lines');
 });
 
 test.serial('no cluster running: call and status say so and exit 1; down has nothing to do', async (t) => {

@@ -3,6 +3,7 @@ import Actors from './actors.ts';
 import Call from './call.ts';
 import Down from './down.ts';
 import Init from './init.ts';
+import Logs from './logs.ts';
 import Reminders from './reminders.ts';
 import Status from './status.ts';
 import Up from './up.ts';
@@ -13,6 +14,7 @@ export const commands = {
   call: Call,
   down: Down,
   init: Init,
+  logs: Logs,
   reminders: Reminders,
   status: Status,
   up: Up,
