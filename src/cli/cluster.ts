@@ -22,15 +22,16 @@ export async function findCluster(cwd: string, flags: { gateway?: string | undef
     throw new CliError(`no running Koala cluster found from ${cwd} upwards`, { hint: 'start one with `koala up --detach`, or pass --gateway URL with KOALA_SECRET set' });
   }
   if (state.gateway) return { url: state.gateway, cluster: state.cluster, secret: state.secret, state };
-  if (state.consul) return { url: await gatewayFromConsul(state.consul, state.cluster), cluster: state.cluster, secret: state.secret, state };
+  if (state.consul) return { url: await gatewayFromConsul(state, state.consul), cluster: state.cluster, secret: state.secret, state };
   throw new CliError(`the cluster in ${state.root} runs no gateway here and has no Consul to find one through`, { hint: 'add "gateway" to the manifest\'s roles, or pass --gateway URL' });
 }
 
 /** A healthy gateway of the cluster, as registered in Consul (for machines that run only hosts). */
-async function gatewayFromConsul(consul: string, cluster: string): Promise<string> {
-  const { ConsulPlacement } = await import('../runtime/placement/consul/consul-placement.ts');
+async function gatewayFromConsul(state: RunState, consul: string): Promise<string> {
+  const [{ ConsulPlacement }, { readConsulTls }] = await Promise.all([import('../runtime/placement/consul/consul-placement.ts'), import('../runtime/placement/consul/tls-files.ts')]);
   const token = process.env.KOALA_CONSUL_TOKEN;
-  const placement = new ConsulPlacement({ address: consul, ...(token ? { token } : {}), cluster, leaseTtlMs: 10_000, lockDelayMs: 0 });
+  const cluster = state.cluster;
+  const placement = new ConsulPlacement({ address: consul, ...(token ? { token } : {}), ...(state.consulTls ? { tls: readConsulTls(state.consulTls) } : {}), cluster, leaseTtlMs: 10_000, lockDelayMs: 0 });
   try {
     const gateway = (await placement.members()).find((m) => m.role === 'gateway' && m.health === 'passing');
     if (!gateway) throw new CliError(`no healthy gateway of cluster "${cluster}" is registered in Consul at ${consul}`, { hint: 'start `koala up` on a machine whose manifest has "gateway" in roles' });

@@ -17,6 +17,8 @@ export interface ConsulSettings {
   address?: string;
   token?: string;
   start?: boolean;
+  /** HTTPS to the agents: PEM files relative to the manifest, and the name their certificates carry. */
+  tls?: { ca?: string; cert?: string; key?: string; serverName?: string };
 }
 
 export interface ConsulSettingsInput extends ConsulSettings {
@@ -424,6 +426,7 @@ function check(
         ...(placement.consul.address === undefined ? {} : { address: placement.consul.address }),
         ...(placement.consul.token === undefined ? {} : { token: placement.consul.token }),
         ...(placement.consul.start === undefined ? {} : { start: placement.consul.start }),
+        ...(placement.consul.tls === undefined ? {} : { tls: placement.consul.tls }),
         lockDelayMs: parseDuration(placement.consul.lockDelay),
       },
     },

@@ -1,5 +1,6 @@
 // `.koala/cluster.json`: how `koala status/call/down` find a running cluster from anywhere in the
 // project. It holds the cluster secret, so it is written owner-only.
+import type { ConsulTlsFiles } from '../placement/consul/tls-files.ts';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -27,6 +28,8 @@ export interface RunState {
   gateway: string;
   /** The Consul agent(s), with Consul placement. */
   consul?: string;
+  /** HTTPS to those agents: `placement.consul.tls` with absolute file names. */
+  consulTls?: ConsulTlsFiles;
   processes: ProcessState[];
 }
 

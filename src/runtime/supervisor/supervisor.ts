@@ -12,6 +12,7 @@ import type { GatewayChildConfig } from '../gateway/main.ts';
 import type { HostChildConfig } from '../host/main.ts';
 import type { ConsulChildConfig } from '../consul/main.ts';
 import { ConsulApi } from '../placement/consul/consul-api.ts';
+import { absoluteTlsFiles, readConsulTls } from '../placement/consul/tls-files.ts';
 import { openPlacement, type PlacementTarget } from '../placement/connect.ts';
 import type { PlacementChildConfig } from '../placement/embedded/main.ts';
 import { CHILD_CONFIG_ENV, type ChildBase, type ChildMessage } from '../process/child.ts';
@@ -134,7 +135,7 @@ export class Supervisor {
         manifest: this.#loaded.filepath,
         startedAt: new Date().toISOString(),
         gateway: this.#children.get('gateway')?.state.url ?? '',
-        ...(target.provider === 'consul' ? { consul: target.address } : {}),
+        ...(target.provider === 'consul' ? { consul: target.address, ...(target.tls ? { consulTls: target.tls } : {}) } : {}),
         processes: [],
       };
       this.#saveState();
@@ -159,20 +160,25 @@ export class Supervisor {
     }
     const { consul } = placement;
     let address = consul.address;
+    if (consul.start && consul.tls) {
+      throw new StartError('placement.consul.tls does not apply to the dev agent that placement.consul.start runs (plain HTTP on this machine); remove one of them');
+    }
     if (consul.start) {
       address = (await this.#spawn({ name: 'consul', role: 'consul', entry: ENTRIES.consul, config: { ...base, name: 'consul', host: gateway.host } satisfies ConsulChildConfig })).url;
     } else if (!address) {
       throw new StartError('placement.provider is consul but placement.consul has no address; set placement.consul.address (or KOALA_CONSUL_ADDRESS) to a running agent, or placement.consul.start: true');
     }
-    const api = new ConsulApi(address!, consul.token);
+    const tls = consul.tls === undefined ? undefined : absoluteTlsFiles(this.#loaded.root, consul.tls);
+    let api: ConsulApi | undefined;
     try {
+      api = new ConsulApi(address!, { ...(consul.token ? { token: consul.token } : {}), ...(tls ? { tls: readConsulTls(tls) } : {}) });
       await api.leader();
     } catch (err) {
       throw new StartError((err as Error).message);
     } finally {
-      api.close();
+      api?.close();
     }
-    return { provider: 'consul', address: address!, ...(consul.token ? { token: consul.token } : {}), strategy: placement.strategy, leaseTtlMs: placement.leaseTtlMs, lockDelayMs: consul.lockDelayMs };
+    return { provider: 'consul', address: address!, ...(consul.token ? { token: consul.token } : {}), ...(tls ? { tls } : {}), strategy: placement.strategy, leaseTtlMs: placement.leaseTtlMs, lockDelayMs: consul.lockDelayMs };
   }
 
   /** Stops everything: gateway and hosts first (hosts still need placement to hand back their actors), then placement. */

@@ -11,7 +11,8 @@
 //
 // At most `maxSockets` connections: Consul refuses more than `limits.http_max_conns_per_client`
 // (200) from one address, and a burst of activations would otherwise open one per request.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { ResponseReader, type HttpResponse } from './http-response.ts';
 
 export type { HttpResponse } from './http-response.ts';
@@ -57,9 +58,10 @@ class Connection {
   #dead = false;
   readonly #done: (conn: Connection, reusable: boolean) => void;
 
-  constructor(host: string, port: number, done: (conn: Connection, reusable: boolean) => void) {
+  constructor(host: string, port: number, tls: ConnectionOptions | undefined, done: (conn: Connection, reusable: boolean) => void) {
     this.#done = done;
-    this.socket = connect({ host, port, noDelay: true });
+    // A TLS socket takes writes before its handshake is done (it queues them), like a TCP one before it connects.
+    this.socket = tls === undefined ? connect({ host, port, noDelay: true }) : connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...tls }).setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.#data(chunk));
     this.socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new ConnectionError(err.code ?? 'ECONNRESET', err.message)));
     this.socket.on('close', () => this.#fail(new ConnectionError('ECONNRESET', 'the agent closed the connection')));
@@ -135,16 +137,19 @@ export class AgentHttp {
   readonly #port: number;
   readonly #headers: string;
   readonly #maxSockets: number;
+  readonly #tls: ConnectionOptions | undefined;
   readonly #all = new Set<Connection>();
   readonly #idle: Connection[] = [];
   /** Requests waiting for a connection, oldest first. */
   #queue: Pending[] = [];
   #closed = false;
 
-  constructor(opts: { host: string; port: number; token?: string; maxSockets: number }) {
+  /** `tls`: speak HTTPS (the agent's `ports.https`), with these options (CA, client certificate). */
+  constructor(opts: { host: string; port: number; token?: string; maxSockets: number; tls?: ConnectionOptions }) {
     this.#host = opts.host;
     this.#port = opts.port;
     this.#maxSockets = opts.maxSockets;
+    this.#tls = opts.tls;
     if (opts.token !== undefined && /[\r\n]/.test(opts.token)) throw new Error('the Consul token contains a line break');
     this.#headers = `Host: ${opts.host}:${opts.port}\r\n${opts.token ? `X-Consul-Token: ${opts.token}\r\n` : ''}`;
   }
@@ -173,7 +178,7 @@ export class AgentHttp {
     const idle = this.#idle.pop();
     if (idle) return idle.send(p);
     if (this.#all.size < this.#maxSockets) {
-      const conn = new Connection(this.#host, this.#port, (c, reusable) => this.#done(c, reusable));
+      const conn = new Connection(this.#host, this.#port, this.#tls, (c, reusable) => this.#done(c, reusable));
       this.#all.add(conn);
       return conn.send(p);
     }

@@ -70,7 +70,22 @@ function healthEntry(raw: RawHealth): ServiceEntry {
 }
 
 /** Turns a failed request (connection refused, HTTP status) into one clear line. */
+/** OpenSSL's codes for an agent that refused this client's certificate, or its absence. */
+const CLIENT_CERTIFICATE_REFUSED = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN)/;
+/** Node's codes for an agent whose certificate is not trusted (or not for that name). */
+const SERVER_CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+
 function unreachable(address: string, err: unknown): KoalaError {
+  if (err instanceof ConnectionError && CLIENT_CERTIFICATE_REFUSED.test(err.code)) {
+    return new KoalaError('UNREACHABLE', `Consul at ${address} refused this client's certificate, or its lack of one; set placement.consul.tls.cert and key to a certificate signed by a CA the agent trusts`);
+  }
+  if (err instanceof ConnectionError && SERVER_CERTIFICATE_REFUSED.test(err.code)) {
+    return new KoalaError('UNREACHABLE', `Consul at ${address} has a certificate this client does not trust (${err.message.split('\n')[0]}); set placement.consul.tls.ca to the CA that signed it (its names must include the address, or set tls.serverName)`);
+  }
+  if (err instanceof ConnectionError && err.code === 'EPROTO') {
+    // OpenSSL's "wrong version number": the other end answered in plain HTTP (or something else).
+    return new KoalaError('UNREACHABLE', `Consul at ${address} does not speak TLS there; point placement.consul.address at the agent's https port, or remove placement.consul.tls`);
+  }
   const detail = err instanceof ConnectionError && err.code === 'ECONNREFUSED' ? 'connection refused' : err instanceof Error ? err.message : String(err);
   return new KoalaError('UNREACHABLE', `Consul at ${address} did not answer (${detail}); check placement.consul.address and that the agent runs`);
 }
@@ -96,9 +111,30 @@ const WATCH_WAIT_MS = 30_000;
 const WATCH_TIMEOUT_MS = WATCH_WAIT_MS + 3_000;
 const WATCH_BACKOFF = { backoffFactorMs: 100, backoffMaxMs: 2_000 };
 
-function client(address: string, token: string | undefined): AgentHttp {
+/**
+ * How to reach the agents: the ACL token, and TLS (the agents' https port). TLS is on when `tls`
+ * is given or an address starts with `https://`; `tls` holds the PEM contents, not file names.
+ */
+export interface ConsulConnection {
+  token?: string;
+  tls?: ConsulTls;
+}
+
+export interface ConsulTls {
+  /** CA certificates that signed the agents' certificates (default: Node's trusted CAs). */
+  ca?: Buffer;
+  /** A client certificate and its key, for agents that verify incoming HTTPS (`verify_incoming`). */
+  cert?: Buffer;
+  key?: Buffer;
+  /** The name the agents' certificates are checked against, when it is not the address's host. */
+  serverName?: string;
+}
+
+function client(address: string, { token, tls }: ConsulConnection): AgentHttp {
+  const secure = tls !== undefined || /^https:\/\//.test(address);
   const [host, port] = address.replace(/^https?:\/\//, '').split(':');
-  return new AgentHttp({ host: host || '127.0.0.1', port: Number(port || 8500), maxSockets: MAX_SOCKETS, ...(token ? { token } : {}) });
+  const options = secure ? { ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}), ...(tls?.serverName ? { servername: tls.serverName } : {}) } : undefined;
+  return new AgentHttp({ host: host || '127.0.0.1', port: Number(port || (secure ? 8501 : 8500)), maxSockets: MAX_SOCKETS, ...(token ? { token } : {}), ...(options ? { tls: options } : {}) });
 }
 
 /**
@@ -107,19 +143,19 @@ function client(address: string, token: string | undefined): AgentHttp {
  */
 export class ConsulApi {
   readonly #addresses: string[];
-  readonly #token: string | undefined;
+  readonly #connection: ConsulConnection;
   readonly #timeoutMs: number;
   #current = 0;
   #http: AgentHttp;
   #closed = false;
   readonly #watches = new Set<() => void>();
 
-  constructor(address: string | readonly string[], token?: string, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
+  constructor(address: string | readonly string[], connection: ConsulConnection = {}, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
     this.#addresses = (typeof address === 'string' ? address.split(',') : [...address]).map((a) => a.trim()).filter(Boolean);
     if (this.#addresses.length === 0) throw new KoalaError('UNREACHABLE', 'no Consul address given; set placement.consul.address');
-    this.#token = token;
+    this.#connection = connection;
     this.#timeoutMs = requestTimeoutMs;
-    this.#http = client(this.#addresses[0]!, token);
+    this.#http = client(this.#addresses[0]!, connection);
   }
 
   /** The agent in use now. */
@@ -132,7 +168,7 @@ export class ConsulApi {
     if (this.#closed || this.#addresses.length < 2 || this.address !== failed) return;
     this.#http.close();
     this.#current = (this.#current + 1) % this.#addresses.length;
-    this.#http = client(this.address, this.#token);
+    this.#http = client(this.address, this.#connection);
     for (const restart of this.#watches) restart();
   }
 

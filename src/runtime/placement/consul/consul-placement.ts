@@ -21,11 +21,13 @@ import type { Position } from '../../wire/schemas.ts';
 import type { ActorPlacement, HostInfo, Placement } from '../protocol.ts';
 import type { Candidate, Strategy } from '../strategies.ts';
 import { TxnBatcher, type TxnBatchStats } from './txn-batcher.ts';
-import { ConsulApi, type ServiceEntry } from './consul-api.ts';
+import { ConsulApi, type ConsulTls, type ServiceEntry } from './consul-api.ts';
 
 export interface ConsulPlacementOptions {
   address: string;
   token?: string;
+  /** HTTPS to the agents (see ConsulConnection). */
+  tls?: ConsulTls;
   cluster: string;
   /** How callers here choose a host for a new activation; without one, `locate` refuses (admin use). */
   strategy?: Strategy;
@@ -86,7 +88,7 @@ export class ConsulPlacement implements Placement {
 
   constructor(opts: ConsulPlacementOptions) {
     this.#opts = opts;
-    this.#api = new ConsulApi(opts.address, opts.token);
+    this.#api = new ConsulApi(opts.address, { ...(opts.token ? { token: opts.token } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     this.#claims = new TxnBatcher((ops) => this.#api.txn(ops));
     this.#releases = new TxnBatcher((ops) => this.#api.txn(ops));
     this.#service = `koala-${opts.cluster}`;
