@@ -333,7 +333,7 @@ test('more schema problems: missing, pattern, nested unknown without a close mat
   );
   t.deepEqual(error.message.split('\n'), [
     `manifest.json: cluster: must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit (got "-bad")`,
-    'manifest.json: placement.consul.frobnicate: unknown property (allowed: address, token, start, lockDelay)',
+    'manifest.json: placement.consul.frobnicate: unknown property (allowed: address, token, tls, start, lockDelay)',
     `manifest.json: hosts[0].name: must be 1 to 32 lowercase letters, digits or '-', starting with a letter (got "API")`,
     'manifest.json: hosts[0].plugins: must be a non-empty list (got [])',
     'manifest.json: hosts[1].name: is required',

@@ -8,7 +8,8 @@ import { firstPacketType, sessionReplyType, SESSION_VERSION } from '../src/runti
 import { FIXTURE_PLUGINS, waitFor } from './helpers/cluster.ts';
 import { startCluster, type TestCluster } from './helpers/cluster-api.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
-import { IRoom } from './fixtures/plugins/room.ts';
+import { ILobby, IRoom } from './fixtures/plugins/room.ts';
+import { defineInterface } from '../src/runtime/interface/interface.ts';
 
 const SECRET = 'client-secret-for-tests-0123456789';
 let cluster: TestCluster;
@@ -56,6 +57,31 @@ test.serial('two sessions bound to one room: a message reaches the actor, whose 
   bob.close();
   await waitFor('ann to hear that bob left', () => annSeen.includes('bob left'));
   t.deepEqual(await ann.getProxy(IRoom, 'r1').members(), ['ann']);
+});
+
+test.serial('typed(): messages and pushes as values of the interface’s session types', async (t) => {
+  const ann = await connect({ user: 'ann' }, { iface: 'IRoom', key: 'typed' });
+  t.teardown(() => ann.close());
+  const room = ann.typed(IRoom);
+  const seen: string[] = [];
+  // Inferred from IRoom's options: pushes are strings (tsc rejects this file if they were not).
+  room.onPush((line) => seen.push(line));
+  room.send('hi');
+  await waitFor('the room to echo the message', () => seen.includes('ann: hi'));
+  // @ts-expect-error the room's messages are strings
+  t.throws(() => room.send(42), { message: /invalid "string": 42/ });
+  t.throws(() => ann.typed(ILobby), { instanceOf: TypeError, message: 'this session is bound to IRoom/typed, not to an actor of ILobby' });
+  // A client whose copy of the interface declares another outbound type: the push is reported, not delivered.
+  const otherCopy = defineInterface(IRoom.protocol, { session: { inbound: 'string', outbound: 'boolean' } });
+  const errors: Error[] = [];
+  ann.onState((_state, err) => void (err && errors.push(err)));
+  const wrong: boolean[] = [];
+  ann.typed(otherCopy).onPush((flag) => wrong.push(flag));
+  t.is(await cluster.client.getProxy(IRoom, 'typed').announce('tea'), 1);
+  await waitFor('the announcement and the error', () => seen.includes('announcement: tea') && errors.length > 0);
+  t.deepEqual(wrong, []);
+  t.like(errors[0], { code: 'BAD_FRAME' });
+  t.regex(errors[0]!.message, /^a push from IRoom\/typed is not a value of IRoom's session\.outbound type \(/);
 });
 
 test.serial('without a named actor, the login actor decides the binding from the claims', async (t) => {

@@ -5,7 +5,8 @@ import WebSocket from 'ws';
 import { newChainId } from '../runtime/actor/call-context.ts';
 import { KoalaError } from '../runtime/errors/errors.ts';
 import { resumePacket, SESSION_PATH, sessionReplyType, type SessionReply } from '../runtime/gateway/session-protocol.ts';
-import type { ActorInterface, ActorProxy } from '../runtime/interface/interface.ts';
+import type { ActorInterface, ActorProxy, SessionInbound, SessionOutbound } from '../runtime/interface/interface.ts';
+import { typeForSchema } from '../runtime/interface/avro.ts';
 import { createProxy } from '../runtime/interface/proxy.ts';
 import { FrameWriter, readFrame } from '../runtime/wire/frame.ts';
 import { encodeArgs, readAnswer } from '../runtime/wire/rpc.ts';
@@ -40,6 +41,14 @@ interface Pending {
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+
+/** A session's messages and pushes as typed values (`KoalaSession.typed`). */
+export interface TypedSession<In, Out> {
+  /** A message to the bound actor, encoded with the interface's `session.inbound` type. */
+  send(value: In): void;
+  /** Pushes from the bound actor, decoded with its `session.outbound` type. Returns an unsubscribe function. */
+  onPush(listener: (value: Out) => void): () => void;
+}
 
 export class KoalaSession {
   readonly #opts: SessionOptions;
@@ -93,6 +102,35 @@ export class KoalaSession {
   /** A message to the bound actor (its `onSessionMessage`), in order. */
   send(data: Uint8Array): void {
     this.#enqueue({ kind: 'MESSAGE', id: 0, iface: this.#reply?.iface ?? '', key: this.#reply?.key ?? '', method: '', chain: '', deadline: 0, epoch: 0, headers: {}, payload: Buffer.from(data) });
+  }
+
+  /**
+   * This session's messages and pushes as values of the bound interface's session types
+   * (`session: { inbound, outbound }` in its options; bytes where one is not declared). Throws a
+   * TypeError when the session is bound to an actor of another interface. A push that does not
+   * decode is reported to `onState` listeners (`open`, with a `BAD_FRAME` error), not to `listener`.
+   */
+  typed<I extends ActorInterface>(iface: I): TypedSession<SessionInbound<I>, SessionOutbound<I>> {
+    if (this.#reply?.iface !== iface.name) throw new TypeError(`this session is bound to ${this.actor}, not to an actor of ${iface.name}`);
+    const { inbound, outbound } = iface.options.session ?? {};
+    const inType = inbound === undefined ? undefined : typeForSchema(inbound);
+    const outType = outbound === undefined ? undefined : typeForSchema(outbound);
+    // Built untyped: the generic session types are resolved for the caller, not in here.
+    const view: TypedSession<unknown, unknown> = {
+      send: (value) => this.send(inType ? inType.toBuffer(value) : (value as Uint8Array)),
+      onPush: (listener) =>
+        this.onPush((data) => {
+          let value: unknown;
+          try {
+            value = outType ? outType.fromBuffer(data) : data;
+          } catch (err) {
+            this.#emitState('open', new KoalaError('BAD_FRAME', `a push from ${this.actor} is not a value of ${iface.name}'s session.outbound type (${(err as Error).message})`));
+            return;
+          }
+          listener(value);
+        }),
+    };
+    return view as TypedSession<SessionInbound<I>, SessionOutbound<I>>;
   }
 
   /** A typed proxy to any actor; calls go through this session's connection. */

@@ -2,7 +2,7 @@
 // proxy and implementation types) and the parsed Avro service (for the wire) side by side.
 import { readFileSync } from 'node:fs';
 import { readIdl, serviceForProtocol, type AvroService } from './avro.ts';
-import type { AvroProtocol, AvroSchema, MethodArgs, MethodName, MethodResult } from './avro-types.ts';
+import type { AvroProtocol, AvroSchema, Infer, MethodArgs, MethodName, MethodResult } from './avro-types.ts';
 
 export interface InterfaceOptions {
   /** Reentrancy along a call chain (default true): A → B → A runs A's nested call at once. */
@@ -23,20 +23,27 @@ export interface InterfaceOptions {
   readonly session?: { readonly inbound?: AvroSchema; readonly outbound?: AvroSchema };
 }
 
-export interface ActorInterface<P extends AvroProtocol = AvroProtocol> {
+export interface ActorInterface<P extends AvroProtocol = AvroProtocol, O extends InterfaceOptions = InterfaceOptions> {
   /** The protocol name: the interface part of an identity (`IPlayer` in `IPlayer/1`). */
   readonly name: string;
   readonly protocol: P;
   readonly service: AvroService;
   /** Hex MD5 of the protocol; peers compare it to detect diverging definitions. */
   readonly fingerprint: string;
-  readonly options: InterfaceOptions;
+  /** As given (their literal type too: session message types are inferred from it). */
+  readonly options: O;
 }
+
+/** What a client session sends an actor of interface `I`: a value of its `session.inbound` type, else bytes. */
+export type SessionInbound<I> = I extends ActorInterface<AvroProtocol, infer O> ? (O extends { readonly session: { readonly inbound: infer S } } ? Infer<S> : Uint8Array) : never;
+
+/** What an actor of interface `I` pushes to its sessions: a value of its `session.outbound` type, else bytes. */
+export type SessionOutbound<I> = I extends ActorInterface<AvroProtocol, infer O> ? (O extends { readonly session: { readonly outbound: infer S } } ? Infer<S> : Buffer) : never;
 
 // A protocol's full name: `IPlayer`, or `game.IPlayer` when it has a namespace. `koala.*` is reserved.
 const INTERFACE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
-export function defineInterface<const P extends AvroProtocol>(protocol: P, options: InterfaceOptions = {}): ActorInterface<P> {
+export function defineInterface<const P extends AvroProtocol, const O extends InterfaceOptions = {}>(protocol: P, options: O = {} as O): ActorInterface<P, O> {
   const service = serviceForProtocol(protocol);
   const name = service.name;
   if (!INTERFACE_NAME.test(name)) {
