@@ -1,7 +1,7 @@
 // Claims batched into multi-operation KV transactions, against a real Consul agent: many claims of
 // one turn cost few transactions, every lock is still held by the claiming host's own session, and
 // a batch that meets keys held by another host rolls back, redirects those and grants the rest.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { KoalaError } from '../src/runtime/errors/errors.ts';
 import { TxnBatcher } from '../src/runtime/placement/consul/txn-batcher.ts';
 import type { TxnOp, TxnResult } from '../src/runtime/placement/consul/consul-api.ts';
@@ -10,7 +10,7 @@ import { STRATEGIES } from '../src/runtime/placement/strategies.ts';
 import type { HostInfo } from '../src/runtime/placement/protocol.ts';
 import { startCluster } from './helpers/cluster-api.ts';
 import { FIXTURE_PLUGINS } from './helpers/cluster.ts';
-import { startConsul } from './helpers/consul.ts';
+import { consulHostInfo, startConsul } from './helpers/consul.ts';
 import { IVerified } from './fixtures/plugins/verifier.ts';
 
 const VERIFIER = `${FIXTURE_PLUGINS}/verifier.ts`;
@@ -35,31 +35,25 @@ async function sessionOf(url: string, cluster: string, hostId: string): Promise<
   return (JSON.parse(Buffer.from(record?.Value ?? '', 'base64').toString()) as { session: string }).session;
 }
 
-function hostInfo(id: string, port: number): HostInfo {
-  return {
-    id,
-    group: 'host',
-    address: `127.0.0.1:${port}`,
-    pid: process.pid,
-    startedAt: Date.now(),
-    load: 0,
-    interfaces: [{ name: 'IBatch', fingerprint: 'f', protocol: '{}', stateless: false }],
-    role: 'host',
-    health: 'passing',
-  };
-}
+const hostInfo = (id: string, port: number): HostInfo => consulHostInfo(id, port, 'IBatch');
 
 function placement(address: string, cluster: string): ConsulPlacement {
   return new ConsulPlacement({ address, cluster, strategy: STRATEGIES['load-aware'], leaseTtlMs: 10_000, lockDelayMs: 1000 });
 }
 
-test.serial('claims of one turn share transactions; held keys roll a batch back, redirect, and the rest are granted', async (t) => {
+/** A Consul agent and two hosts of `cluster` registered on it (host-a, host-b), each through its own placement. */
+async function twoHosts(t: ExecutionContext, cluster: string) {
   const consul = await startConsul(t);
-  const a = placement(consul.address, 'cb1');
-  const b = placement(consul.address, 'cb1');
+  const a = placement(consul.address, cluster);
+  const b = placement(consul.address, cluster);
   t.teardown(() => Promise.all([a.close(), b.close()]));
   await a.register(hostInfo('host-a', 1001));
   await b.register(hostInfo('host-b', 1002));
+  return { consul, a, b };
+}
+
+test.serial('claims of one turn share transactions; held keys roll a batch back, redirect, and the rest are granted', async (t) => {
+  const { consul, a, b } = await twoHosts(t, 'cb1');
   const [sessionA, sessionB] = [await sessionOf(consul.url, 'cb1', 'host-a'), await sessionOf(consul.url, 'cb1', 'host-b')];
 
   // 500 claims in one turn: 8 transactions of at most 64 locks, each lock host A's own.
@@ -134,12 +128,7 @@ test.serial('releases of one turn share transactions; a release whose epoch is s
 });
 
 test.serial('a session that ends without a graceful stop takes its actor keys and its host record with it; the lock-delay still guards the keys', async (t) => {
-  const consul = await startConsul(t);
-  const a = placement(consul.address, 'lk1');
-  const b = placement(consul.address, 'lk1');
-  t.teardown(() => Promise.all([a.close(), b.close()]));
-  await a.register(hostInfo('host-a', 1001));
-  await b.register(hostInfo('host-b', 1002));
+  const { consul, a, b } = await twoHosts(t, 'lk1');
   await Promise.all(['k1', 'k2', 'k3'].map((k) => a.claim('IBatch', k, 'host-a')));
   t.is((await kvList(consul.url, 'koala/lk1/actors/IBatch/')).length, 3);
   // What a crash, a fence or a failed check does to the session: Consul invalidates it.

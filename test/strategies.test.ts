@@ -11,11 +11,10 @@ import { KoalaError } from '../src/runtime/errors/errors.ts';
 import { connectPlacement, openPlacement, type PlacementTarget } from '../src/runtime/placement/connect.ts';
 import { ConsulPlacement } from '../src/runtime/placement/consul/consul-placement.ts';
 import { STRATEGIES } from '../src/runtime/placement/strategies.ts';
-import type { HostInfo } from '../src/runtime/placement/protocol.ts';
 import { readRunState } from '../src/runtime/supervisor/run-state.ts';
 import { startCluster } from './helpers/cluster-api.ts';
 import { FIXTURE_PLUGINS, PLAYER_PLUGIN, REPO, koala, makeProject, manifest } from './helpers/cluster.ts';
-import { startConsul } from './helpers/consul.ts';
+import { consulHostInfo as hostInfo, startConsul } from './helpers/consul.ts';
 import { IChain } from './fixtures/plugins/semantics.ts';
 import { IPlayer } from '../plugins/player/index.ts';
 
@@ -37,20 +36,6 @@ test('embedded: the actors an actor calls first live on its host; the gateway’
     t.is(hostOf.get(`${k}-last`), hostOf.get(k), `${k}-last was placed on the host of ${k}-next, its caller`);
   }
 });
-
-function hostInfo(id: string, port: number, iface: string): HostInfo {
-  return {
-    id,
-    group: 'host',
-    address: `127.0.0.1:${port}`,
-    pid: process.pid,
-    startedAt: Date.now(),
-    load: 0,
-    interfaces: [{ name: iface, fingerprint: 'f', protocol: '{}', stateless: false }],
-    role: 'host',
-    health: 'passing',
-  };
-}
 
 test('consul: locate suggests the calling host when it serves the interface, else a load-aware choice', async (t) => {
   const consul = await startConsul(t);

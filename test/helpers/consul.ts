@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import type { HostInfo } from '../../src/runtime/placement/protocol.ts';
 import { freePorts } from '../../src/runtime/util/free-port.ts';
 import { stopChild, sweepOrphanDirs } from './orphans.ts';
 
@@ -354,4 +355,19 @@ function tail(text: string, lines = 30): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A host as a test registers it straight through ConsulPlacement (no host process), serving `iface`. */
+export function consulHostInfo(id: string, port: number, iface: string): HostInfo {
+  return {
+    id,
+    group: 'host',
+    address: `127.0.0.1:${port}`,
+    pid: process.pid,
+    startedAt: Date.now(),
+    load: 0,
+    interfaces: [{ name: iface, fingerprint: 'f', protocol: '{}', stateless: false }],
+    role: 'host',
+    health: 'passing',
+  };
 }
