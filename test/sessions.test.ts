@@ -4,6 +4,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { KoalaSession, signFirstPacket } from '../src/client/index.ts';
+import { BrowserSession, KoalaClientError } from '../src/client/browser/session.ts';
 import { firstPacketType, sessionReplyType, SESSION_VERSION } from '../src/runtime/gateway/session-protocol.ts';
 import { FIXTURE_PLUGINS, waitFor } from './helpers/cluster.ts';
 import { startCluster, type TestCluster } from './helpers/cluster-api.ts';
@@ -82,6 +83,31 @@ test.serial('typed(): messages and pushes as values of the interface’s session
   t.deepEqual(wrong, []);
   t.like(errors[0], { code: 'BAD_FRAME' });
   t.regex(errors[0]!.message, /^a push from IRoom\/typed is not a value of IRoom's session\.outbound type \(/);
+});
+
+test.serial('the browser client, on Node’s own WebSocket: typed() messages and pushes; errors about messages and undecodable pushes reach onState', async (t) => {
+  const ticket = signFirstPacket(SECRET, { claims: { user: 'cy' }, iface: 'IRoom', key: 'browser' });
+  const session = await BrowserSession.connect({ url: cluster.state.gateway, ticket, reconnect: false });
+  t.teardown(() => session.close());
+  const room = session.typed(IRoom.options.session);
+  const seen: string[] = [];
+  room.onPush((line) => seen.push(line)); // strings, inferred from IRoom's options
+  room.send('hi');
+  await waitFor('the room to echo the message', () => seen.includes('cy: hi'));
+  const errors: KoalaClientError[] = [];
+  session.onState((_state, err) => void (err && errors.push(err)));
+  // Bytes that are not an Avro string: the host refuses the message, the client hears of it.
+  session.send(new Uint8Array([0x05]));
+  await waitFor('the refusal', () => errors.length > 0);
+  t.like(errors[0], { code: 'ACTOR_ERROR' });
+  // Another idea of the outbound type: the push is reported, not delivered.
+  const numbers: number[] = [];
+  session.typed({ outbound: 'int' }).onPush((n) => numbers.push(n));
+  t.is(await cluster.client.getProxy(IRoom, 'browser').announce('tea'), 1);
+  await waitFor('the announcement and the error', () => seen.includes('announcement: tea') && errors.length > 1);
+  t.deepEqual(numbers, []);
+  t.like(errors[1], { code: 'BAD_FRAME' });
+  t.regex(errors[1]!.message, /^a push from IRoom\/browser does not decode as the session's outbound type \(\d+ bytes left over\)$/);
 });
 
 test.serial('without a named actor, the login actor decides the binding from the claims', async (t) => {

@@ -18,7 +18,9 @@ const ticket = async () => new Uint8Array(await (await fetch(`/chat/ticket?user=
 
 try {
   const session = await BrowserSession.connect({ ticket });
-  session.onPushText((line) => {
+  // The room's session types (its interface's `session` option): messages and pushes are strings.
+  const chat = session.typed({ inbound: 'string', outbound: 'string' });
+  chat.onPush((line) => {
     const li = document.createElement('li');
     li.textContent = line;
     log.append(li);
@@ -29,7 +31,7 @@ try {
   document.getElementById('say').onsubmit = async (event) => {
     event.preventDefault();
     if (!text.value) return;
-    session.send(text.value);
+    chat.send(text.value);
     text.value = '';
     // A typed call through the same session: who is here now.
     document.title = `Koala chat — ${(await session.getProxy(IChatRoom, room).who()).join(', ')}`;

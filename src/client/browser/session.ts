@@ -2,7 +2,7 @@
 // imports it from the gateway, which serves it at /koala/client/session.ts as JavaScript). It binds
 // with a ticket (a first packet your backend signed), sends messages to the bound actor, receives
 // pushes, calls actors through typed proxies, and reconnects with backoff, resuming the binding.
-import type { AvroProtocol } from '../../runtime/interface/avro-types.ts';
+import type { AvroProtocol, AvroSchema, Infer } from '../../runtime/interface/avro-types.ts';
 import type { ActorInterface, ActorProxy } from '../../runtime/interface/interface.ts';
 import { ENVELOPE_KINDS, ENVELOPE_SCHEMA, ERROR_SCHEMA, SESSION_REPLY_SCHEMA } from '../../runtime/wire/schema-json.ts';
 import { AvroCodec } from './avro.ts';
@@ -41,8 +41,33 @@ const errors = new AvroCodec(ERROR_SCHEMA);
 const replies = new AvroCodec(SESSION_REPLY_SCHEMA);
 const strings = new AvroCodec('string');
 
+/** One value that fills `bytes` exactly: trailing bytes mean it was written as another type. */
+function decodeWhole(codec: AvroCodec, bytes: Uint8Array): unknown {
+  const { value, offset } = codec.decode(bytes);
+  if (offset !== bytes.length) throw new RangeError(`${bytes.length - offset} bytes left over`);
+  return value;
+}
+
 /** The same typed proxy as in Node, inferred from the protocol literal. */
 export type BrowserProxy<P extends AvroProtocol> = ActorProxy<ActorInterface<P>>;
+
+/** The bound actor's session types, as its interface declares them (`session: { inbound, outbound }`). */
+export interface SessionTypes {
+  readonly inbound?: AvroSchema;
+  readonly outbound?: AvroSchema;
+}
+
+/** A session's messages and pushes as typed values (`BrowserSession.typed`). */
+export interface BrowserTypedSession<In, Out> {
+  send(value: In): void;
+  /** Returns a function that unsubscribes. */
+  onPush(listener: (value: Out) => void): () => void;
+}
+
+/** `typed(types)`'s view: values of `types.inbound` / `types.outbound`, bytes where one is not given. */
+export type TypedFor<S extends SessionTypes> = BrowserTypedSession<S extends { readonly inbound: infer T } ? Infer<T> : Uint8Array, S extends { readonly outbound: infer T } ? Infer<T> : Uint8Array>;
+
+type StateListener = (state: 'open' | 'reconnecting' | 'closed', error?: KoalaClientError) => void;
 
 const page = (globalThis as { location?: { protocol: string; host: string } }).location;
 
@@ -58,7 +83,7 @@ export interface BrowserSessionOptions {
 export class BrowserSession {
   readonly #opts: BrowserSessionOptions;
   readonly #push = new Set<(data: Uint8Array) => void>();
-  readonly #state = new Set<(state: 'open' | 'reconnecting' | 'closed') => void>();
+  readonly #state = new Set<StateListener>();
   readonly #pending = new Map<number, { resolve: (e: Envelope) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
   #ws: WebSocket | undefined;
   #reply: { session: string; iface: string; key: string; resume: string } | undefined;
@@ -95,7 +120,11 @@ export class BrowserSession {
     return this.onPush((data) => listener(strings.decode(data).value as string));
   }
 
-  onState(listener: (state: 'open' | 'reconnecting' | 'closed') => void): () => void {
+  /**
+   * State changes. A failure about a message (the actor threw in `onSessionMessage`, a push that
+   * does not decode in `typed`) arrives as `open` with the error.
+   */
+  onState(listener: StateListener): () => void {
     this.#state.add(listener);
     return () => this.#state.delete(listener);
   }
@@ -103,6 +132,31 @@ export class BrowserSession {
   /** A message to the bound actor: bytes, or a string Avro-encoded (for `session.inbound: "string"`). */
   send(data: Uint8Array | string): void {
     this.#send({ kind: 'MESSAGE', id: 0, iface: '', key: '', method: '', chain: '', deadline: 0, epoch: 0, headers: {}, payload: typeof data === 'string' ? strings.encode(data) : data });
+  }
+
+  /**
+   * Messages and pushes as values of the bound actor's session types: pass the `session` object of
+   * its interface's options (the same literal, `as const`, for the TypeScript types). A type not
+   * given means bytes. A push that does not decode goes to `onState` listeners, not to `listener`.
+   */
+  typed<const S extends SessionTypes>(types: S): TypedFor<S> {
+    const inbound = types.inbound === undefined ? undefined : new AvroCodec(types.inbound);
+    const outbound = types.outbound === undefined ? undefined : new AvroCodec(types.outbound);
+    const view: BrowserTypedSession<unknown, unknown> = {
+      send: (value) => this.send(inbound ? inbound.encode(value) : (value as Uint8Array)),
+      onPush: (listener) =>
+        this.onPush((data) => {
+          let value: unknown;
+          try {
+            value = outbound ? decodeWhole(outbound, data) : data;
+          } catch (err) {
+            this.#emit('open', new KoalaClientError('BAD_FRAME', `a push from ${this.actor} does not decode as the session's outbound type (${(err as Error).message})`));
+            return;
+          }
+          listener(value);
+        }),
+    };
+    return view as TypedFor<S>;
   }
 
   /** A typed proxy to any actor, from the interface's protocol literal (the same `as const` object the plugin uses). */
@@ -151,7 +205,7 @@ export class BrowserSession {
           bound = true;
           this.#ws = ws;
           this.#reply = r;
-          for (const l of this.#state) l('open');
+          this.#emit('open');
           return resolve();
         }
         for (let pos = 0; pos < bytes.length; ) {
@@ -169,10 +223,10 @@ export class BrowserSession {
         }
         this.#pending.clear();
         if (this.#closed || this.#opts.reconnect === false) {
-          for (const l of this.#state) l('closed');
+          this.#emit('closed');
           return;
         }
-        for (const l of this.#state) l('reconnecting');
+        this.#emit('reconnecting');
         void this.#reconnect();
       };
     });
@@ -217,13 +271,25 @@ export class BrowserSession {
     this.#ws.send(envelopes.encode(env));
   }
 
+  #emit(state: 'open' | 'reconnecting' | 'closed', error?: KoalaClientError): void {
+    for (const l of this.#state) l(state, error);
+  }
+
   #onEnvelope(env: Envelope): void {
     if (env.kind === 'PUSH') {
       for (const l of this.#push) l(env.payload);
       return;
     }
+    if (env.id === 0) {
+      // An error about a message (no request to answer): reported as a state event, as in Node.
+      if (env.kind === 'ERROR') {
+        const e = errors.decode(env.payload).value as { name: string; code: string; message: string; actor: string };
+        this.#emit('open', new KoalaClientError(e.code, e.message, e.name, e.actor));
+      }
+      return;
+    }
     const pending = this.#pending.get(env.id);
-    if (env.id === 0 || pending === undefined) return;
+    if (pending === undefined) return;
     this.#pending.delete(env.id);
     clearTimeout(pending.timer);
     pending.resolve(env);
