@@ -7,6 +7,7 @@ import { KoalaError } from '../runtime/errors/errors.ts';
 import { resumePacket, SESSION_PATH, sessionReplyType, type SessionReply } from '../runtime/gateway/session-protocol.ts';
 import type { ActorInterface, ActorProxy, SessionInbound, SessionOutbound } from '../runtime/interface/interface.ts';
 import { typeForSchema } from '../runtime/interface/avro.ts';
+import { typedView, type TypedSession } from './typed-view.ts';
 import { createProxy } from '../runtime/interface/proxy.ts';
 import { FrameWriter, readFrame } from '../runtime/wire/frame.ts';
 import { encodeArgs, readAnswer } from '../runtime/wire/rpc.ts';
@@ -14,6 +15,7 @@ import { errorRecordType, type Envelope } from '../runtime/wire/schemas.ts';
 import { fromErrorRecord, isErrorCode } from '../runtime/errors/errors.ts';
 
 export { signFirstPacket } from '../runtime/gateway/session-protocol.ts';
+export type { TypedSession } from './typed-view.ts';
 
 export interface SessionOptions {
   /** The gateway: `ws://host:port` (the session path is added) or a full `…/v1/session` URL. */
@@ -41,14 +43,6 @@ interface Pending {
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
-
-/** A session's messages and pushes as typed values (`KoalaSession.typed`). */
-export interface TypedSession<In, Out> {
-  /** A message to the bound actor, encoded with the interface's `session.inbound` type. */
-  send(value: In): void;
-  /** Pushes from the bound actor, decoded with its `session.outbound` type. Returns an unsubscribe function. */
-  onPush(listener: (value: Out) => void): () => void;
-}
 
 export class KoalaSession {
   readonly #opts: SessionOptions;
@@ -116,20 +110,12 @@ export class KoalaSession {
     const inType = inbound === undefined ? undefined : typeForSchema(inbound);
     const outType = outbound === undefined ? undefined : typeForSchema(outbound);
     // Built untyped: the generic session types are resolved for the caller, not in here.
-    const view: TypedSession<unknown, unknown> = {
-      send: (value) => this.send(inType ? inType.toBuffer(value) : (value as Uint8Array)),
-      onPush: (listener) =>
-        this.onPush((data) => {
-          let value: unknown;
-          try {
-            value = outType ? outType.fromBuffer(data) : data;
-          } catch (err) {
-            this.#emitState('open', new KoalaError('BAD_FRAME', `a push from ${this.actor} is not a value of ${iface.name}'s session.outbound type (${(err as Error).message})`));
-            return;
-          }
-          listener(value);
-        }),
-    };
+    const view = typedView(
+      this,
+      inType && ((value) => inType.toBuffer(value)),
+      outType && ((data) => outType.fromBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength))),
+      (err) => this.#emitState('open', new KoalaError('BAD_FRAME', `a push from ${this.actor} is not a value of ${iface.name}'s session.outbound type (${err.message})`)),
+    );
     return view as TypedSession<SessionInbound<I>, SessionOutbound<I>>;
   }
 

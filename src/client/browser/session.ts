@@ -6,6 +6,7 @@ import type { AvroProtocol, AvroSchema, Infer } from '../../runtime/interface/av
 import type { ActorInterface, ActorProxy } from '../../runtime/interface/interface.ts';
 import { ENVELOPE_KINDS, ENVELOPE_SCHEMA, ERROR_SCHEMA, SESSION_REPLY_SCHEMA } from '../../runtime/wire/schema-json.ts';
 import { AvroCodec } from './avro.ts';
+import { typedView, type TypedSession } from '../typed-view.ts';
 
 export { AvroCodec };
 
@@ -58,11 +59,7 @@ export interface SessionTypes {
 }
 
 /** A session's messages and pushes as typed values (`BrowserSession.typed`). */
-export interface BrowserTypedSession<In, Out> {
-  send(value: In): void;
-  /** Returns a function that unsubscribes. */
-  onPush(listener: (value: Out) => void): () => void;
-}
+export type BrowserTypedSession<In, Out> = TypedSession<In, Out>;
 
 /** `typed(types)`'s view: values of `types.inbound` / `types.outbound`, bytes where one is not given. */
 export type TypedFor<S extends SessionTypes> = BrowserTypedSession<S extends { readonly inbound: infer T } ? Infer<T> : Uint8Array, S extends { readonly outbound: infer T } ? Infer<T> : Uint8Array>;
@@ -142,20 +139,12 @@ export class BrowserSession {
   typed<const S extends SessionTypes>(types: S): TypedFor<S> {
     const inbound = types.inbound === undefined ? undefined : new AvroCodec(types.inbound);
     const outbound = types.outbound === undefined ? undefined : new AvroCodec(types.outbound);
-    const view: BrowserTypedSession<unknown, unknown> = {
-      send: (value) => this.send(inbound ? inbound.encode(value) : (value as Uint8Array)),
-      onPush: (listener) =>
-        this.onPush((data) => {
-          let value: unknown;
-          try {
-            value = outbound ? decodeWhole(outbound, data) : data;
-          } catch (err) {
-            this.#emit('open', new KoalaClientError('BAD_FRAME', `a push from ${this.actor} does not decode as the session's outbound type (${(err as Error).message})`));
-            return;
-          }
-          listener(value);
-        }),
-    };
+    const view = typedView(
+      this,
+      inbound && ((value) => inbound.encode(value)),
+      outbound && ((data) => decodeWhole(outbound, data)),
+      (err) => this.#emit('open', new KoalaClientError('BAD_FRAME', `a push from ${this.actor} does not decode as the session's outbound type (${err.message})`)),
+    );
     return view as TypedFor<S>;
   }
 

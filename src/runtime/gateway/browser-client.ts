@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 
 const SRC = fileURLToPath(new URL('../../', import.meta.url));
-const FILES = new Set(['client/browser/session.ts', 'client/browser/avro.ts', 'runtime/wire/schema-json.ts']);
+const FILES = new Set(['client/browser/session.ts', 'client/browser/avro.ts', 'client/typed-view.ts', 'runtime/wire/schema-json.ts']);
 
 type Strip = (code: string) => string;
 
