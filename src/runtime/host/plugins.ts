@@ -61,12 +61,12 @@ export async function resolvePluginFiles(root: string, specs: readonly string[])
   return [...files];
 }
 
-/** Imports one plugin module, with a one-line error naming it if it fails. */
-export async function importPlugin(root: string, file: string): Promise<unknown> {
+/** Imports one plugin module, with a one-line error naming it (as `what`, by default "plugin <file>") if it fails. */
+export async function importPlugin(root: string, file: string, what = `plugin ${relative(root, file)}`): Promise<unknown> {
   try {
     return ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
   } catch (err) {
-    throw new PluginError(`plugin ${relative(root, file)} failed to load: ${((err as Error).message ?? String(err)).split('\n')[0]}`);
+    throw new PluginError(`${what} failed to load: ${((err as Error).message ?? String(err)).split('\n')[0]}`);
   }
 }
 

@@ -81,9 +81,7 @@ export async function resolveStrategy(root: string, setting: string): Promise<St
   const file = resolve(root, setting);
   const shown = relative(root, file) || setting;
   if (!(await stat(file).catch(() => undefined))?.isFile()) throw new PluginError(`placement.strategy ${setting} not found (looked for ${file}); fix placement.strategy in the manifest`);
-  const exported = await importPlugin(root, file).catch((err: unknown) => {
-    throw new PluginError(`placement.strategy ${shown} failed to load: ${(err as Error).message.replace(/^plugin \S+ failed to load: /, '')}`);
-  });
+  const exported = await importPlugin(root, file, `placement.strategy ${shown}`);
   if (!isPlacementStrategy(exported)) throw new PluginError(`placement.strategy ${shown} must \`export default defineStrategy((hosts, call) => host)\``);
   return adaptStrategy(exported, shown);
 }
