@@ -162,7 +162,15 @@ test.serial('logs: the detached cluster’s log, filtered by process, level and 
   const follow = execa(process.execPath, [BIN, 'logs', '--follow', '--lines', '0'], { cwd: dir, env: { NO_COLOR: '1' }, reject: false, timeout: 30_000 });
   // Ready once it has read what was there: it holds the log open from its first read on.
   const log = join(dir, '.koala', 'koala.log');
-  await waitFor('logs --follow to open the log', () => readdirSync(`/proc/${follow.pid}/fd`).some((fd) => readlinkSync(`/proc/${follow.pid}/fd/${fd}`, { encoding: 'utf8' }) === log));
+  // (An fd may close between listing and reading it: the process is still starting.)
+  const target = (fd: string) => {
+    try {
+      return readlinkSync(`/proc/${follow.pid}/fd/${fd}`, { encoding: 'utf8' });
+    } catch {
+      return '';
+    }
+  };
+  await waitFor('logs --follow to open the log', () => readdirSync(`/proc/${follow.pid}/fd`).some((fd) => target(fd) === log));
   await new Promise((r) => setTimeout(r, 100)); // its first read, done right after opening
   t.is((await koala(dir, ['down'])).exitCode, 0);
   const followed = await follow;

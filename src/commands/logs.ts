@@ -29,18 +29,23 @@ export default class Logs extends KoalaCommand {
     const file = join(root, STATE_DIR, LOG_FILE);
     const filter: LogFilter = { ...(flags.process ? { process: flags.process } : {}), ...(flags.level ? { level: flags.level as LogLevel } : {}) };
     const filtered = flags.process !== undefined || flags.level !== undefined;
-    // Lines that are not the supervisor's format (none are, normally) are shown unless filtering.
-    const keep = (line: string): LogEntry | string | undefined => {
+    /** A line as written, and what it says (undefined for lines not in the supervisor's format: none, normally). */
+    interface Kept {
+      line: string;
+      entry: LogEntry | undefined;
+    }
+    // Lines not in the supervisor's format are shown unless filtering.
+    const keep = (line: string): Kept | undefined => {
       const entry = parseLogLine(line);
-      if (entry === undefined) return filtered || line === '' ? undefined : line;
-      return matches(entry, filter) ? entry : undefined;
+      if (entry === undefined) return filtered || line === '' ? undefined : { line, entry };
+      return matches(entry, filter) ? { line, entry } : undefined;
     };
 
     const handle = await open(file, 'r');
     try {
       let offset = 0;
       let partial = '';
-      const readNew = async (): Promise<(LogEntry | string)[]> => {
+      const readNew = async (): Promise<Kept[]> => {
         const size = (await stat(file)).size;
         if (size < offset) offset = 0; // the file was replaced: start over
         if (size === offset) return [];
@@ -49,12 +54,12 @@ export default class Logs extends KoalaCommand {
         offset += bytesRead;
         const lines = (partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
-        return lines.map(keep).filter((x): x is LogEntry | string => x !== undefined);
+        return lines.map(keep).filter((x): x is Kept => x !== undefined);
       };
       let shown = await readNew();
       if (flags.lines !== undefined) shown = flags.lines === 0 ? [] : shown.slice(-flags.lines);
-      if (this.jsonEnabled()) return { entries: shown.filter((x): x is LogEntry => typeof x !== 'string') };
-      const print = (x: LogEntry | string) => this.log(typeof x === 'string' ? x : `${x.time} ${x.process.padEnd(10)}| ${x.level === 'info' ? '' : `${x.level.toUpperCase()} `}${x.message}`);
+      if (this.jsonEnabled()) return { entries: shown.flatMap((x) => (x.entry ? [x.entry] : [])) };
+      const print = (x: Kept) => this.log(x.line);
       shown.forEach(print);
       if (flags.follow) {
         const state = readRunState(root);
