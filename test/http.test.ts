@@ -79,6 +79,11 @@ test('gateway.bridge.token: a request without the token, or with another, is ref
     t.like(problem, { code: 'AUTH_FAILED', status: 401 });
     t.regex(problem.detail, detail);
   }
+  // Refused before the body is read: a body that is not JSON still gets 401, not fastify's 400.
+  const unread = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+  t.is(unread.status, 401);
+  t.is(((await unread.json()) as { code: string }).code, 'AUTH_FAILED');
+  t.is((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: '{not json' })).status, 400, 'with the token, the body is read');
   const ok = await send(`bearer ${TOKEN}`);
   t.is(ok.status, 200);
   t.is(await ok.json(), 1, 'the refused requests did not call the actor');
